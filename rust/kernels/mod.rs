@@ -1,0 +1,10 @@
+//! The pure-Rust kernels: no PyO3 types, generic over `f32` and `f64`.
+
+pub mod activation;
+pub mod dot;
+pub mod float;
+pub mod gemm;
+pub mod mlp;
+pub mod parallel;
+
+pub use float::Float;

@@ -1,0 +1,80 @@
+//! The thread pool every kernel runs in, and the size cut-offs for using it.
+//!
+//! neurust keeps its own rayon pool instead of the global one so that
+//! `set_num_threads` can change the count at run time (rayon's global pool can
+//! be built only once). Kernels split work into chunks whose boundaries do not
+//! depend on the thread count, so results are identical for any count.
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+/// Elementwise work below this many elements runs on the calling thread:
+/// handing a chunk to another thread costs a few microseconds, which is the
+/// time one core needs for roughly this many elements.
+pub const ELEMENTWISE_PARALLEL_MIN: usize = 1 << 16;
+
+/// The fixed chunk length for parallel elementwise work and for the ordered
+/// partial sums of long dot products.
+pub const CHUNK: usize = 1 << 14;
+
+struct Pool {
+    threads: usize,
+    pool: Arc<ThreadPool>,
+}
+
+fn slot() -> &'static RwLock<Pool> {
+    static POOL: OnceLock<RwLock<Pool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = default_threads();
+        RwLock::new(Pool {
+            threads,
+            pool: Arc::new(build(threads)),
+        })
+    })
+}
+
+fn default_threads() -> usize {
+    std::env::var("NEURUST_NUM_THREADS")
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn build(threads: usize) -> ThreadPool {
+    ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("neurust-{i}"))
+        .build()
+        .expect("building a rayon pool only fails if threads cannot be spawned")
+}
+
+/// The number of threads kernels use.
+pub fn num_threads() -> usize {
+    slot().read().unwrap_or_else(|e| e.into_inner()).threads
+}
+
+/// Sets the number of threads kernels use (`threads >= 1`; 0 is treated as 1).
+pub fn set_num_threads(threads: usize) {
+    let threads = threads.max(1);
+    let mut guard = slot().write().unwrap_or_else(|e| e.into_inner());
+    if guard.threads != threads {
+        *guard = Pool {
+            threads,
+            pool: Arc::new(build(threads)),
+        };
+    }
+}
+
+/// Runs `work` inside neurust's pool, so rayon and faer use its thread count.
+pub fn install<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    let pool = Arc::clone(&slot().read().unwrap_or_else(|e| e.into_inner()).pool);
+    pool.install(work)
+}
+
+/// Whether a job of `elements` is worth splitting over threads.
+#[inline]
+pub fn worth_parallel(elements: usize) -> bool {
+    elements >= ELEMENTWISE_PARALLEL_MIN && num_threads() > 1
+}
