@@ -1,0 +1,118 @@
+//! Thread count and build information.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::kernels::parallel;
+
+/// Sets the number of threads neurust's kernels use.
+///
+/// Parameters
+/// ----------
+/// n : int
+///     At least 1. Results do not depend on it; only speed does.
+///
+/// Raises
+/// ------
+/// ValueError
+///     If ``n`` is smaller than 1.
+///
+/// Examples
+/// --------
+/// >>> nr.set_num_threads(1)
+/// >>> nr.get_num_threads()
+/// 1
+#[pyfunction(name = "set_num_threads", signature = (n, /))]
+fn set_num_threads_py(n: i64) -> PyResult<()> {
+    if n < 1 {
+        return Err(PyValueError::new_err(format!(
+            "n must be at least 1, got {n}"
+        )));
+    }
+    parallel::set_num_threads(usize::try_from(n).unwrap_or(usize::MAX).min(1024));
+    Ok(())
+}
+
+/// The number of threads neurust's kernels use (default: the CPU count,
+/// or ``NEURUST_NUM_THREADS`` if set).
+#[pyfunction(name = "get_num_threads")]
+fn get_num_threads_py() -> usize {
+    parallel::num_threads()
+}
+
+fn simd_features() -> Vec<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut found = Vec::new();
+        macro_rules! probe {
+            ($($name:tt),*) => {$(
+                if std::arch::is_x86_feature_detected!($name) {
+                    found.push($name);
+                }
+            )*};
+        }
+        probe!("sse2", "avx", "avx2", "fma", "avx512f");
+        found
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        Vec::new()
+    }
+}
+
+/// The GEMM kernel faer dispatches to on this CPU (its own run-time test).
+fn gemm_kernel(features: &[&str]) -> &'static str {
+    if features.contains(&"avx512f") {
+        "avx512"
+    } else if features.contains(&"avx2") && features.contains(&"fma") {
+        "avx2+fma"
+    } else {
+        "scalar"
+    }
+}
+
+/// How this copy of neurust was built and what it runs on.
+///
+/// Returns
+/// -------
+/// dict
+///     ``version``, ``profile`` (``"release"`` or ``"debug"``: benchmark
+///     only release builds), ``num_threads``, ``simd`` (CPU features the
+///     kernels detected), ``gemm`` (crate and the kernel it picked), and
+///     ``target``.
+///
+/// Examples
+/// --------
+/// >>> nr.build_info()["profile"]
+/// 'release'
+#[pyfunction(name = "build_info")]
+fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let info = PyDict::new(py);
+    let features = simd_features();
+    info.set_item("version", env!("CARGO_PKG_VERSION"))?;
+    info.set_item(
+        "profile",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
+    info.set_item("num_threads", parallel::num_threads())?;
+    info.set_item("simd", PyList::new(py, &features)?)?;
+    info.set_item("gemm", format!("faer 0.24 ({})", gemm_kernel(&features)))?;
+    info.set_item(
+        "target",
+        format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+    )?;
+    info.set_item("parallel_min_elements", parallel::ELEMENTWISE_PARALLEL_MIN)?;
+    Ok(info)
+}
+
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(set_num_threads_py, module)?)?;
+    module.add_function(wrap_pyfunction!(get_num_threads_py, module)?)?;
+    module.add_function(wrap_pyfunction!(build_info_py, module)?)?;
+    Ok(())
+}
