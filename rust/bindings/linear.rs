@@ -6,9 +6,16 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::convert::{
-    as_slice, as_slice_mut, float_arrays, maybe_detached, new_array, shape_str, FloatArray, PyFloat,
+    as_slice, as_slice_mut, float_array, maybe_detached, new_array, shape_str, FloatArray, PyFloat,
 };
 use crate::kernels::gemm;
+
+/// Products of at least this many multiply-adds (about 0.1 s on one core)
+/// are split into row blocks so that Ctrl-C is honoured between blocks.
+const INTERRUPTIBLE_WORK: usize = 1 << 31;
+
+/// The multiply-adds in one uninterrupted block (tens of milliseconds).
+const BLOCK_WORK: usize = 1 << 30;
 
 fn linear_typed<'py, T: PyFloat>(
     x: Bound<'py, PyArrayDyn<T>>,
@@ -57,23 +64,47 @@ fn linear_typed<'py, T: PyFloat>(
     let (x_data, w_data, out) =
         unsafe { (as_slice(&x), as_slice(&weights), as_slice_mut(&result)) };
     let bias_data = bias.as_ref().map(|b| unsafe { as_slice(b) });
-    let work = rows.saturating_mul(inner).saturating_mul(cols);
-    maybe_detached(py, work, || {
-        gemm::linear(x_data, w_data, bias_data, rows, inner, cols, out)
-    });
+    let row_work = inner.saturating_mul(cols).max(1);
+    let work = rows.saturating_mul(row_work);
+    if work < INTERRUPTIBLE_WORK {
+        maybe_detached(py, work, || {
+            gemm::linear(x_data, w_data, bias_data, rows, inner, cols, out)
+        });
+        return Ok(result.into_any());
+    }
+    // Long products run in blocks of rows, re-attaching between blocks to
+    // let Ctrl-C through. A block is at least BLOCK_WORK multiply-adds so
+    // the repeated packing of `weights` stays a few percent of the time.
+    let block_rows = (BLOCK_WORK / row_work)
+        .max(64)
+        .next_multiple_of(8)
+        .min(rows);
+    for start in (0..rows).step_by(block_rows) {
+        let end = (start + block_rows).min(rows);
+        let x_block = &x_data[start * inner..end * inner];
+        let out_block = &mut out[start * cols..end * cols];
+        py.detach(|| {
+            gemm::linear(
+                x_block,
+                w_data,
+                bias_data,
+                end - start,
+                inner,
+                cols,
+                out_block,
+            )
+        });
+        py.check_signals()?;
+    }
     Ok(result.into_any())
 }
 
-fn take<'py, T: PyFloat>(
-    arrays: [FloatArray<'py>; 3],
-    has_bias: bool,
+fn typed<'py, T: PyFloat>(
+    x: FloatArray<'py>,
+    weights: FloatArray<'py>,
+    bias: Option<FloatArray<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let [x, weights, bias] = arrays;
-    let bias = if has_bias {
-        Some(T::from_array(bias)?)
-    } else {
-        None
-    };
+    let bias = bias.map(T::from_array).transpose()?;
     linear_typed::<T>(T::from_array(x)?, T::from_array(weights)?, bias)
 }
 
@@ -112,15 +143,16 @@ fn linear_py<'py>(
     weights: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let has_bias = bias.is_some_and(|b| !b.is_none());
-    // Without a bias, `x` stands in as the third array so one promotion
-    // covers both cases; it is dropped again in `take`.
-    let bias_obj = if has_bias { bias.unwrap_or(x) } else { x };
-    let (arrays, any_f64) = float_arrays([(x, "x"), (weights, "weights"), (bias_obj, "bias")])?;
-    if any_f64 {
-        take::<f64>(arrays, has_bias)
+    let x = float_array(x, "x")?;
+    let weights = float_array(weights, "weights")?;
+    let bias = match bias {
+        Some(bias) if !bias.is_none() => Some(float_array(bias, "bias")?),
+        _ => None,
+    };
+    if x.is_f64() || weights.is_f64() || bias.as_ref().is_some_and(FloatArray::is_f64) {
+        typed::<f64>(x, weights, bias)
     } else {
-        take::<f32>(arrays, has_bias)
+        typed::<f32>(x, weights, bias)
     }
 }
 
