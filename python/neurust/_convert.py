@@ -41,6 +41,9 @@ def as_float_array(obj: Any, name: str) -> np.ndarray:
     elif dtype.kind == "f" and dtype.itemsize in (4, 8):
         target = dtype.newbyteorder("=")
     else:
-        what = f"type {type(obj).__name__}" if dtype.kind == "O" else f"dtype {dtype}"
+        # An object array is named by its dtype; None, dicts and other
+        # non-numbers (which numpy wraps in one) are named by their type.
+        wrapped = dtype.kind == "O" and not isinstance(obj, np.ndarray)
+        what = f"type {type(obj).__name__}" if wrapped else f"dtype {dtype}"
         raise TypeError(f"{name} has {what}; expected {_ACCEPTED}")
     return np.require(array, dtype=target, requirements=["C", "A"])

@@ -1,0 +1,44 @@
+"""neurust: neural-network kernels written in Rust, behind a thin numpy API.
+
+>>> import neurust as nr
+>>> float(nr.relu(nr.weighted_sum([2, 3, 4], [1, -1, 5])))
+19.0
+"""
+
+from neurust._core import (
+    __version__,
+    build_info,
+    get_num_threads,
+    linear,
+    relu,
+    relu_grad,
+    set_num_threads,
+    sigmoid,
+    sigmoid_grad,
+    step,
+    weighted_sum,
+)
+from neurust.backends import (
+    Backend,
+    BackendUnavailableError,
+    available_backends,
+    get_backend,
+)
+
+__all__ = [
+    "Backend",
+    "BackendUnavailableError",
+    "__version__",
+    "available_backends",
+    "build_info",
+    "get_backend",
+    "get_num_threads",
+    "linear",
+    "relu",
+    "relu_grad",
+    "set_num_threads",
+    "sigmoid",
+    "sigmoid_grad",
+    "step",
+    "weighted_sum",
+]

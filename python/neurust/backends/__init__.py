@@ -1,0 +1,170 @@
+"""The backends: the same kernels on pure Python, numpy, torch, JAX and Rust.
+
+Every backend implements :class:`Backend` on its *native* arrays (nested lists,
+ndarrays, tensors, jax arrays) and converts with ``from_numpy`` / ``to_numpy``,
+so a timing of a kernel measures compute, not conversion. Backend modules are
+imported only when asked for: ``import neurust`` never imports torch or jax.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "KNOWN_BACKENDS",
+    "Array",
+    "Backend",
+    "BackendUnavailableError",
+    "available_backends",
+    "get_backend",
+]
+
+Array: TypeAlias = Any
+"""A backend's native array: a nested list, ndarray, torch tensor or jax array."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend provides, on its own native arrays.
+
+    The kernels follow ``neurust``'s public functions of the same name (without
+    ``out=``): ``weighted_sum(inputs, weights)`` is ``inputs @ weights`` for a
+    vector or matrix ``inputs`` and a vector ``weights``; ``linear(x, weights,
+    bias)`` is ``x @ weights + bias``; the activations work elementwise on any
+    shape.
+    """
+
+    name: str
+    """The registry name, as given to :func:`get_backend`."""
+    device: str
+    """Where the arrays live: ``"cpu"``, ``"cuda"``, ..."""
+    dtypes: tuple[str, ...]
+    """The dtypes computed natively; other float inputs come back as float64."""
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this backend cannot run here, or None when it can."""
+        ...
+
+    def from_numpy(self, a: np.ndarray) -> Array:
+        """Convert a numpy array to this backend's native array, on its device."""
+        ...
+
+    def to_numpy(self, x: Array) -> np.ndarray:
+        """Convert a native array (or native scalar result) back to numpy."""
+        ...
+
+    def synchronize(self, *results: Array) -> None:
+        """Block until queued work (and the given results) are computed."""
+        ...
+
+    def weighted_sum(self, inputs: Array, weights: Array) -> Array: ...
+    def relu(self, x: Array) -> Array: ...
+    def relu_grad(self, x: Array, grad: Array) -> Array: ...
+    def sigmoid(self, x: Array) -> Array: ...
+    def sigmoid_grad(self, x: Array, grad: Array) -> Array: ...
+    def step(self, x: Array) -> Array: ...
+    def linear(self, x: Array, weights: Array, bias: Array | None = None) -> Array: ...
+
+
+class BackendUnavailableError(ValueError):
+    """A known backend that cannot run here; the message says why."""
+
+
+# name -> (module in this package, class in it, the pip extra that installs its library)
+_REGISTRY: dict[str, tuple[str, str, str | None]] = {
+    "python": ("python", "PythonBackend", None),
+    "numpy": ("numpy", "NumpyBackend", None),
+    "torch": ("torch", "TorchBackend", "torch"),
+    "torch-cuda": ("torch", "TorchCudaBackend", "torch"),
+    "jax": ("jax", "JaxBackend", "jax"),
+    "rust": ("rust", "RustBackend", None),
+}
+
+KNOWN_BACKENDS: tuple[str, ...] = tuple(_REGISTRY)
+"""Every backend name, whether or not it can run here (see :func:`available_backends`)."""
+
+
+def _load(name: str) -> type[Backend]:
+    """Import the backend's class, or raise BackendUnavailableError saying why not."""
+    if name not in _REGISTRY:
+        choices = ", ".join(repr(known) for known in _REGISTRY)
+        raise ValueError(f"unknown backend {name!r}; valid choices are {choices}")
+    module_name, class_name, extra = _REGISTRY[name]
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+    except ImportError as error:
+        hint = f" (install it with: pip install 'neurust[{extra}]')" if extra else ""
+        raise BackendUnavailableError(
+            f"backend {name!r} is not available: {error}{hint}"
+        ) from error
+    backend_class: type[Backend] = getattr(module, class_name)
+    reason = backend_class.unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {name!r} is not available: {reason}")
+    return backend_class
+
+
+def available_backends() -> list[str]:
+    """List the backends that can run on this machine.
+
+    Imports each optional library (torch, jax) to find out, so the first call
+    can take a few seconds.
+
+    Returns
+    -------
+    list of str
+        Names to pass to :func:`get_backend`, in a fixed order: ``"python"``,
+        ``"numpy"``, ``"torch"``, ``"torch-cuda"``, ``"jax"``, ``"rust"``,
+        leaving out those that cannot run here.
+
+    Examples
+    --------
+    >>> import neurust as nr
+    >>> "rust" in nr.available_backends()
+    True
+    """
+    available = []
+    for name in _REGISTRY:
+        try:
+            _load(name)
+        except BackendUnavailableError:
+            continue
+        available.append(name)
+    return available
+
+
+def get_backend(name: str) -> Backend:
+    """Return a backend by name.
+
+    Parameters
+    ----------
+    name : str
+        One of ``"python"``, ``"numpy"``, ``"torch"``, ``"torch-cuda"``,
+        ``"jax"``, ``"rust"``.
+
+    Returns
+    -------
+    Backend
+        A fresh backend object whose kernels work on its native arrays.
+
+    Raises
+    ------
+    BackendUnavailableError
+        (a ``ValueError``) if the backend is known but cannot run here, for
+        example ``"torch-cuda"`` without a GPU; the message says why.
+    ValueError
+        If ``name`` is not a known backend; the message lists the valid names.
+
+    Examples
+    --------
+    >>> import neurust as nr, numpy as np
+    >>> backend = nr.get_backend("numpy")
+    >>> float(backend.weighted_sum(backend.from_numpy(np.array([2.0, 3.0])),
+    ...                            backend.from_numpy(np.array([1.0, 1.0]))))
+    5.0
+    """
+    return _load(name)()

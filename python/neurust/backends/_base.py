@@ -1,0 +1,24 @@
+"""Defaults shared by the backends, so each backend module holds only its kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BaseBackend:
+    """An eager backend on the CPU that computes float32 and float64 natively."""
+
+    name: str
+    device: str = "cpu"
+    dtypes: tuple[str, ...] = ("float32", "float64")
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this backend cannot run here, or None when it can."""
+        return None
+
+    def synchronize(self, *results: Any) -> None:
+        """Nothing to wait for: an eager CPU backend finishes each call before returning."""
+
+    def __repr__(self) -> str:
+        return f"<neurust backend {self.name!r} on {self.device}>"
