@@ -24,10 +24,14 @@ from neurust.backends import (
     available_backends,
     get_backend,
 )
+from neurust.model import TwoLayerNet
+from neurust.perceptron import Perceptron
 
 __all__ = [
     "Backend",
     "BackendUnavailableError",
+    "Perceptron",
+    "TwoLayerNet",
     "__version__",
     "available_backends",
     "build_info",

@@ -1,5 +1,6 @@
 """Type stubs for the compiled Rust extension ``neurust._core``."""
 
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -18,6 +19,54 @@ def sigmoid_grad(x: npt.ArrayLike, grad: npt.ArrayLike, /, out: _Array | None = 
 def step(x: npt.ArrayLike, /, out: _Array | None = None) -> _Array: ...
 def linear(
     x: npt.ArrayLike, weights: npt.ArrayLike, bias: npt.ArrayLike | None = None, /
+) -> _Array: ...
+def mlp_forward(
+    x: npt.ArrayLike,
+    w1: npt.ArrayLike,
+    b1: npt.ArrayLike | None,
+    w2: npt.ArrayLike,
+    b2: npt.ArrayLike | None,
+    activation: str,
+    /,
+) -> _Array: ...
+def mlp_loss(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    w1: npt.ArrayLike,
+    b1: npt.ArrayLike | None,
+    w2: npt.ArrayLike,
+    b2: npt.ArrayLike | None,
+    activation: str,
+    reduction: str = "sum",
+    /,
+) -> _Float: ...
+def mlp_gradients(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    w1: npt.ArrayLike,
+    b1: npt.ArrayLike | None,
+    w2: npt.ArrayLike,
+    b2: npt.ArrayLike | None,
+    activation: str,
+    reduction: str = "sum",
+    /,
+) -> tuple[_Float, _Array, _Array | None, _Array, _Array | None]: ...
+def mlp_fit(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    w1: _Array,
+    b1: _Array | None,
+    w2: _Array,
+    b2: _Array | None,
+    /,
+    *,
+    activation: str,
+    steps: int,
+    lr: float,
+    reduction: str = "sum",
+    batch_size: int | None = None,
+    callback: Callable[[int, float], object] | None = None,
+    callback_every: int | None = None,
 ) -> _Array: ...
 def set_num_threads(n: int, /) -> None: ...
 def get_num_threads() -> int: ...

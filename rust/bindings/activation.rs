@@ -32,7 +32,7 @@ fn unary_typed<'py, T: PyFloat>(
     let py = x.py();
     let len = x.len();
     let result = match out {
-        None => new_array::<T>(py, x.shape()),
+        None => new_array::<T>(py, x.shape())?,
         Some(out) => out_array::<T>(out, x.shape())?,
     };
     if result.data() == x.data() {
@@ -85,7 +85,7 @@ fn gradient_typed<'py, T: PyFloat>(
     let py = x.py();
     let len = x.len();
     let result = match out {
-        None => new_array::<T>(py, x.shape()),
+        None => new_array::<T>(py, x.shape())?,
         Some(out) => out_array::<T>(out, x.shape())?,
     };
     // SAFETY: all three are C-contiguous and aligned; inputs that share

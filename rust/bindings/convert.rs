@@ -15,7 +15,7 @@
 
 use numpy::npyffi::{self, PY_ARRAY_API};
 use numpy::prelude::*;
-use numpy::{Element, PyArray, PyArrayDyn, PyUntypedArray};
+use numpy::{Element, PyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -161,9 +161,50 @@ pub unsafe fn as_slice_mut<'a, T: Element>(array: &'a Bound<'_, PyArrayDyn<T>>) 
 }
 
 /// A new uninitialised C-order array; every caller writes all of it.
-pub fn new_array<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
-    // SAFETY: the caller fills every element before Python can see it.
-    unsafe { PyArray::<T, _>::new(py, shape, false) }
+///
+/// Unlike `PyArray::new`, which panics when numpy cannot allocate, this
+/// returns `MemoryError` (numpy's own) or a `ValueError` when the size does
+/// not even fit in an address.
+pub fn new_array<'py, T: Element>(
+    py: Python<'py>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let too_big = || {
+        PyValueError::new_err(format!(
+            "the result would have shape {}, which is too large to allocate",
+            shape_str(shape)
+        ))
+    };
+    let elements = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(too_big)?;
+    let bytes = elements
+        .checked_mul(std::mem::size_of::<T>())
+        .ok_or_else(too_big)?;
+    if bytes > isize::MAX as usize {
+        return Err(too_big());
+    }
+    let mut dims: Vec<npyffi::npy_intp> = shape.iter().map(|&d| d as npyffi::npy_intp).collect();
+    // SAFETY: the dimensions are valid (their product fits in isize), the
+    // descr reference is stolen by numpy as its API requires, null strides
+    // and data ask numpy for a fresh C-order buffer, and a null result (with
+    // numpy's MemoryError set) becomes an Err instead of a panic. The caller
+    // fills every element before Python can see it.
+    unsafe {
+        let ptr = PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            T::get_dtype(py).into_dtype_ptr(),
+            dims.len() as std::os::raw::c_int,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        );
+        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked())
+    }
 }
 
 /// A numpy scalar (`np.float64` or `np.float32`) holding `value`.

@@ -44,7 +44,7 @@ fn weighted_sum_typed<'py, T: PyFloat>(
                     shape_str(w_shape)
                 )));
             }
-            let result = new_array::<T>(py, &[rows]);
+            let result = new_array::<T>(py, &[rows])?;
             // SAFETY: freshly allocated, C-contiguous, referenced only here.
             let out = unsafe { as_slice_mut(&result) };
             maybe_detached(py, x.len(), || weighted_sum_rows(x, w, out));

@@ -1,22 +1,27 @@
 //! Thread count and build information.
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBool, PyDict, PyInt, PyList};
 
 use crate::kernels::parallel;
+
+/// More threads than this is a mistake, not a machine.
+const MAX_THREADS: i64 = 4096;
 
 /// Sets the number of threads neurust's kernels use.
 ///
 /// Parameters
 /// ----------
 /// n : int
-///     At least 1. Results do not depend on it; only speed does.
+///     Between 1 and 4096. Results do not depend on it; only speed does.
 ///
 /// Raises
 /// ------
 /// ValueError
-///     If ``n`` is smaller than 1.
+///     If ``n`` is outside 1..4096.
+/// TypeError
+///     If ``n`` is not an int.
 ///
 /// Examples
 /// --------
@@ -24,14 +29,22 @@ use crate::kernels::parallel;
 /// >>> nr.get_num_threads()
 /// 1
 #[pyfunction(name = "set_num_threads", signature = (n, /))]
-fn set_num_threads_py(n: i64) -> PyResult<()> {
-    if n < 1 {
-        return Err(PyValueError::new_err(format!(
-            "n must be at least 1, got {n}"
+fn set_num_threads_py(n: &Bound<'_, PyAny>) -> PyResult<()> {
+    if n.is_instance_of::<PyBool>() || !n.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "n must be an int, got {}",
+            n.get_type().name()?
         )));
     }
-    parallel::set_num_threads(usize::try_from(n).unwrap_or(usize::MAX).min(1024));
-    Ok(())
+    match n.extract::<i64>() {
+        Ok(threads @ 1..=MAX_THREADS) => {
+            parallel::set_num_threads(threads as usize);
+            Ok(())
+        }
+        _ => Err(PyValueError::new_err(format!(
+            "n must be between 1 and {MAX_THREADS}, got {n}"
+        ))),
+    }
 }
 
 /// The number of threads neurust's kernels use (default: the CPU count,

@@ -55,9 +55,9 @@ fn linear_typed<'py, T: PyFloat>(
         }
     }
     let result = if vector {
-        new_array::<T>(py, &[cols])
+        new_array::<T>(py, &[cols])?
     } else {
-        new_array::<T>(py, &[rows, cols])
+        new_array::<T>(py, &[rows, cols])?
     };
     // SAFETY: inputs are aligned and C-contiguous and only read; the
     // result is fresh, so it aliases none of them.

@@ -8,6 +8,7 @@ mod convert;
 mod dot;
 mod info;
 mod linear;
+mod mlp;
 
 use pyo3::prelude::*;
 
@@ -19,6 +20,7 @@ fn core_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     dot::register(module)?;
     activation::register(module)?;
     linear::register(module)?;
+    mlp::register(module)?;
     info::register(module)?;
     Ok(())
 }

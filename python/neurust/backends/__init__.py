@@ -69,6 +69,36 @@ class Backend(Protocol):
     def step(self, x: Array) -> Array: ...
     def linear(self, x: Array, weights: Array, bias: Array | None = None) -> Array: ...
 
+    # The two-layer network (neurust.backends._mlp): ``params`` maps "w1", "w2" (and "b1",
+    # "b2" with biases) to native arrays; activation is "relu" or "sigmoid", reduction
+    # "sum" or "mean". mlp_fit returns (parameters, numpy history of the loss before each
+    # step); it raises FloatingPointError at a non-finite loss, and any exception that
+    # stops it carries .params, .history and .steps_done of the last completed step.
+    def mlp_forward(self, x: Array, params: dict[str, Array], activation: str) -> Array: ...
+    def mlp_loss(
+        self, x: Array, y: Array, params: dict[str, Array], activation: str, reduction: str = ...
+    ) -> Array: ...
+    def mlp_gradients(
+        self, x: Array, y: Array, params: dict[str, Array], activation: str, reduction: str = ...
+    ) -> tuple[Array, dict[str, Array]]: ...
+    def mlp_step(
+        self, params: dict[str, Array], grads: dict[str, Array], lr: float
+    ) -> dict[str, Array]: ...
+    def mlp_fit(
+        self,
+        x: Array,
+        y: Array,
+        params: dict[str, Array],
+        *,
+        activation: str,
+        steps: int,
+        lr: float,
+        reduction: str = ...,
+        batch_size: int | None = ...,
+        callback: Any = ...,
+        callback_every: int | None = ...,
+    ) -> tuple[dict[str, Array], np.ndarray]: ...
+
 
 class BackendUnavailableError(ValueError):
     """A known backend that cannot run here; the message says why."""
@@ -158,6 +188,8 @@ def get_backend(name: str) -> Backend:
         example ``"torch-cuda"`` without a GPU; the message says why.
     ValueError
         If ``name`` is not a known backend; the message lists the valid names.
+    TypeError
+        If ``name`` is not a string.
 
     Examples
     --------
@@ -167,4 +199,6 @@ def get_backend(name: str) -> Backend:
     ...                            backend.from_numpy(np.array([1.0, 1.0]))))
     5.0
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a backend name (str), got {type(name).__name__}")
     return _load(name)()

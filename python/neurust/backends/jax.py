@@ -6,11 +6,14 @@ computes float64 input in float32, and every backend must run both natively.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from neurust.backends._base import BaseBackend
+from neurust.backends._mlp import ArrayMlp, Params
 
 
 @jax.jit
@@ -50,7 +53,7 @@ def _linear(x: jax.Array, weights: jax.Array, bias: jax.Array | None = None) -> 
     return outputs if bias is None else outputs + bias
 
 
-class JaxBackend(BaseBackend):
+class JaxBackend(ArrayMlp, BaseBackend):
     """jax arrays on JAX's default device; each kernel is one jit-compiled call.
 
     The kernels are the jit-compiled functions themselves (no wrapper per call).
@@ -71,6 +74,7 @@ class JaxBackend(BaseBackend):
     def __init__(self) -> None:
         jax.config.update("jax_enable_x64", True)
         self.device = jax.default_backend()
+        self._train_steps: dict[tuple[str, str], Any] = {}
 
     def from_numpy(self, a: np.ndarray) -> jax.Array:
         return jax.device_put(np.asarray(a))
@@ -81,3 +85,17 @@ class JaxBackend(BaseBackend):
     def synchronize(self, *results: jax.Array) -> None:
         """Wait until the given results are computed."""
         jax.block_until_ready(results)
+
+    def mlp_train_step(
+        self, x: jax.Array, y: jax.Array, params: Params, activation: str, reduction: str, lr: float
+    ) -> tuple[jax.Array, Params]:
+        """One step of gradient descent, compiled once per activation and reduction."""
+        key = (activation, reduction)
+        compiled = self._train_steps.get(key)
+        if compiled is None:
+
+            def train_step(x: jax.Array, y: jax.Array, params: Params, lr: float) -> Any:
+                return ArrayMlp.mlp_train_step(self, x, y, params, activation, reduction, lr)
+
+            compiled = self._train_steps[key] = jax.jit(train_step)
+        return compiled(x, y, params, lr)

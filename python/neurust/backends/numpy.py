@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from neurust.backends._base import BaseBackend
+from neurust.backends._mlp import ArrayMlp
 
 
-class NumpyBackend(BaseBackend):
+class NumpyBackend(ArrayMlp, BaseBackend):
     """numpy arrays; matrix products go through numpy's BLAS."""
 
     name = "numpy"

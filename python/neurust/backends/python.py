@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from neurust.backends._base import BaseBackend
+from neurust.backends._mlp import ListMlp
 
 Nested = Any  # a float, or a (nested) list of floats
 
@@ -61,7 +62,7 @@ def _step(x: float) -> float:
     return 1.0 if x > 0 else 0.0
 
 
-class PythonBackend(BaseBackend):
+class PythonBackend(ListMlp, BaseBackend):
     """Nested lists of Python floats; no numpy in the kernels."""
 
     name = "python"

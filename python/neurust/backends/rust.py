@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from neurust import _core
 from neurust.backends._base import BaseBackend
+from neurust.backends._mlp import Params, Progress
 
 
 class RustBackend(BaseBackend):
@@ -28,3 +31,60 @@ class RustBackend(BaseBackend):
 
     def to_numpy(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x)
+
+    # --- the two-layer network (see neurust.backends._mlp) -----------------------------------
+
+    def mlp_forward(self, x: np.ndarray, params: Params, activation: str) -> np.ndarray:
+        return _core.mlp_forward(
+            x, params["w1"], params.get("b1"), params["w2"], params.get("b2"), activation
+        )
+
+    def mlp_loss(
+        self, x: np.ndarray, y: np.ndarray, params: Params, activation: str, reduction: str = "sum"
+    ) -> Any:
+        return _core.mlp_loss(
+            x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
+            activation, reduction,
+        )  # fmt: skip
+
+    def mlp_gradients(
+        self, x: np.ndarray, y: np.ndarray, params: Params, activation: str, reduction: str = "sum"
+    ) -> tuple[Any, Params]:
+        loss, dw1, db1, dw2, db2 = _core.mlp_gradients(
+            x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
+            activation, reduction,
+        )  # fmt: skip
+        grads: Params = {"w1": dw1, "w2": dw2}
+        if db1 is not None:
+            grads["b1"], grads["b2"] = db1, db2
+        return loss, grads
+
+    def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
+        return {name: value - lr * grads[name] for name, value in params.items()}
+
+    def mlp_fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        params: Params,
+        *,
+        activation: str,
+        steps: int,
+        lr: float,
+        reduction: str = "sum",
+        batch_size: int | None = None,
+        callback: Progress | None = None,
+        callback_every: int | None = None,
+    ) -> tuple[Params, np.ndarray]:
+        """The whole loop in one Rust call, updating ``params``' arrays in place."""
+        try:
+            history = _core.mlp_fit(
+                x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
+                activation=activation, steps=steps, lr=lr, reduction=reduction,
+                batch_size=batch_size, callback=callback, callback_every=callback_every,
+            )  # fmt: skip
+        except BaseException as error:
+            if hasattr(error, "history"):  # stopped mid-loop: the arrays hold the last good step
+                error.params = params  # type: ignore[attr-defined]
+            raise
+        return params, history

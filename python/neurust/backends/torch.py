@@ -6,9 +6,10 @@ import numpy as np
 import torch
 
 from neurust.backends._base import BaseBackend
+from neurust.backends._mlp import ArrayMlp
 
 
-class TorchBackend(BaseBackend):
+class TorchBackend(ArrayMlp, BaseBackend):
     """torch tensors on the CPU."""
 
     name = "torch"

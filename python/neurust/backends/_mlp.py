@@ -1,0 +1,281 @@
+"""The two-layer network on a backend's native arrays, and the training loop in Python.
+
+Every backend provides ``mlp_forward``, ``mlp_loss``, ``mlp_gradients`` and
+``mlp_fit`` (see :class:`neurust.backends.Backend`). Parameters are a dict of
+native arrays keyed ``"w1"``, ``"w2"`` (and ``"b1"``, ``"b2"`` for a net with
+biases); ``w1`` is ``(input_dim, hidden_dim)``, ``w2`` is
+``(hidden_dim, output_dim)``. The Rust backend runs ``mlp_fit`` in one
+compiled call; the others share :class:`LoopFit`'s Python loop, one call of
+``mlp_train_step`` per step (which a backend may compile, as JAX does).
+
+:class:`ArrayMlp` writes the maths once for array libraries with numpy's
+operators (numpy, torch, JAX). The loss is ``Σ (P - Y)²`` (``"sum"``, as the
+seed trains) or that over ``Y.size`` (``"mean"``), and the gradients are
+
+    dP = 2 (P - Y) [/ Y.size]     dw2 = Aᵀ dP     db2 = Σ_rows dP
+    dH = act'(H) · (dP w2ᵀ)       dw1 = Xᵀ dH     db1 = Σ_rows dH
+
+with ``H = X w1 + b1`` and ``A = act(H)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Params = dict[str, Any]
+"""Parameter name -> native array."""
+
+Progress = Callable[[int, float], object]
+"""Called as ``callback(steps_done, last_loss)`` between chunks of steps."""
+
+ACTIVATIONS = ("relu", "sigmoid")
+REDUCTIONS = ("sum", "mean")
+
+
+def non_finite_error(loss: float, step: int, lr: float) -> FloatingPointError:
+    """The error every backend raises when the loss stops being finite (the same text as Rust's)."""
+    return FloatingPointError(
+        f"the loss became {loss} at step {step} (lr={lr}); the parameters are kept as they "
+        "were before that step; try a smaller learning rate"
+    )
+
+
+def annotate(error: BaseException, params: Params, history: np.ndarray) -> None:
+    """Attach what a stopped fit leaves behind to the exception that stopped it.
+
+    ``params`` are valid as of ``steps_done`` completed steps; ``history`` holds
+    the losses before each of them.
+    """
+    error.params = params  # type: ignore[attr-defined]
+    error.history = history  # type: ignore[attr-defined]
+    error.steps_done = len(history)  # type: ignore[attr-defined]
+
+
+def batch_bounds(rows: int, batch_size: int | None, step: int) -> tuple[int, int]:
+    """The rows step ``step`` trains on: consecutive blocks of ``batch_size``, cyclically.
+
+    Blocks are visited in order without shuffling; the last one is shorter
+    when ``batch_size`` does not divide ``rows`` (the rule the Rust loop uses).
+    """
+    if batch_size is None or batch_size >= rows:
+        return 0, rows
+    blocks = -(-rows // batch_size)
+    start = (step % blocks) * batch_size
+    return start, min(start + batch_size, rows)
+
+
+def _size(array: Any) -> int:
+    """The element count (torch spells it ``numel()``; ``Tensor.size`` is the shape)."""
+    numel = getattr(array, "numel", None)
+    return int(numel()) if numel is not None else int(array.size)
+
+
+class LoopFit:
+    """``mlp_fit`` as a Python loop over ``mlp_train_step``, for every backend but Rust."""
+
+    def mlp_train_step(
+        self, x: Any, y: Any, params: Params, activation: str, reduction: str, lr: float
+    ) -> tuple[Any, Params]:
+        """One step of gradient descent: ``(loss before the step, new parameters)``."""
+        loss, grads = self.mlp_gradients(x, y, params, activation, reduction)  # type: ignore[attr-defined]
+        return loss, self.mlp_step(params, grads, lr)  # type: ignore[attr-defined]
+
+    def mlp_fit(
+        self,
+        x: Any,
+        y: Any,
+        params: Params,
+        *,
+        activation: str,
+        steps: int,
+        lr: float,
+        reduction: str = "sum",
+        batch_size: int | None = None,
+        callback: Progress | None = None,
+        callback_every: int | None = None,
+    ) -> tuple[Params, np.ndarray]:
+        """Train by gradient descent; return the new parameters and the loss before each step.
+
+        Raises FloatingPointError at the first non-finite loss, before that
+        step's update. Any exception (KeyboardInterrupt included) leaves the
+        parameters of the last completed step and the history so far on the
+        exception (see :func:`annotate`); the parameters are replaced as a
+        whole after each step, so they are never half updated.
+        """
+        rows = len(x)
+        every = callback_every or steps
+        history = [0.0] * steps
+        done = 0
+        try:
+            # numpy would warn as a diverging run overflows; the loss check reports it instead.
+            with np.errstate(over="ignore", invalid="ignore"):
+                for step in range(steps):
+                    start, end = batch_bounds(rows, batch_size, step)
+                    if (start, end) == (0, rows):
+                        batch_x, batch_y = x, y
+                    else:
+                        batch_x, batch_y = x[start:end], y[start:end]
+                    loss, new_params = self.mlp_train_step(
+                        batch_x, batch_y, params, activation, reduction, lr
+                    )
+                    loss_value = float(loss)
+                    if not math.isfinite(loss_value):
+                        history[step] = loss_value
+                        raise non_finite_error(loss_value, step, lr)
+                    # No calls between these stores, so Ctrl-C cannot split them.
+                    history[step] = loss_value
+                    params = new_params
+                    done = step + 1
+                    if callback is not None and (done % every == 0 or done == steps):
+                        callback(done, loss_value)
+        except BaseException as error:
+            annotate(error, params, np.asarray(history[:done]))
+            raise
+        return params, np.asarray(history)
+
+
+class ArrayMlp(LoopFit):
+    """The network written once with numpy's operators, for numpy, torch and JAX arrays.
+
+    Uses the backend's own ``relu``/``sigmoid`` kernels and their gradients.
+    """
+
+    def _activate(self, activation: str, h: Any) -> Any:
+        return self.relu(h) if activation == "relu" else self.sigmoid(h)  # type: ignore[attr-defined]
+
+    def _activate_grad(self, activation: str, h: Any, grad: Any) -> Any:
+        if activation == "relu":
+            return self.relu_grad(h, grad)  # type: ignore[attr-defined]
+        return self.sigmoid_grad(h, grad)  # type: ignore[attr-defined]
+
+    def _forward(self, x: Any, params: Params, activation: str) -> tuple[Any, Any, Any]:
+        hidden = x @ params["w1"]
+        if "b1" in params:
+            hidden = hidden + params["b1"]
+        activations = self._activate(activation, hidden)
+        predictions = activations @ params["w2"]
+        if "b2" in params:
+            predictions = predictions + params["b2"]
+        return hidden, activations, predictions
+
+    def mlp_forward(self, x: Any, params: Params, activation: str) -> Any:
+        """``act(x @ w1 + b1) @ w2 + b2``."""
+        return self._forward(x, params, activation)[2]
+
+    @staticmethod
+    def _squared_error(diff: Any, reduction: str) -> Any:
+        total = (diff * diff).sum()
+        return total / _size(diff) if reduction == "mean" else total
+
+    def mlp_loss(
+        self, x: Any, y: Any, params: Params, activation: str, reduction: str = "sum"
+    ) -> Any:
+        """``Σ (P - y)²``, over ``y.size`` for ``"mean"``; a native scalar."""
+        return self._squared_error(self.mlp_forward(x, params, activation) - y, reduction)
+
+    def mlp_gradients(
+        self, x: Any, y: Any, params: Params, activation: str, reduction: str = "sum"
+    ) -> tuple[Any, Params]:
+        """The loss and its gradient for every parameter, keyed like ``params``."""
+        hidden, activations, predictions = self._forward(x, params, activation)
+        diff = predictions - y
+        loss = self._squared_error(diff, reduction)
+        scale = 2.0 / _size(diff) if reduction == "mean" else 2.0
+        d_predictions = scale * diff
+        grads = {"w2": activations.T @ d_predictions}
+        d_hidden = self._activate_grad(activation, hidden, d_predictions @ params["w2"].T)
+        grads["w1"] = x.T @ d_hidden
+        if "b1" in params:
+            grads["b1"] = d_hidden.sum(0)
+            grads["b2"] = d_predictions.sum(0)
+        return loss, grads
+
+    def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
+        """New parameters ``w - lr * dw`` (the inputs are left alone)."""
+        return {name: value - lr * grads[name] for name, value in params.items()}
+
+
+def _transpose(matrix: list[list[float]]) -> list[list[float]]:
+    return [list(column) for column in zip(*matrix, strict=True)]
+
+
+def _column_sums(matrix: list[list[float]]) -> list[float]:
+    # Plain left-to-right sums, as the pure Python backend's dot product does.
+    sums = [0.0] * len(matrix[0]) if matrix else []
+    for row in matrix:
+        for index, value in enumerate(row):
+            sums[index] += value
+    return sums
+
+
+class ListMlp(LoopFit):
+    """The network on nested lists, with the pure Python backend's ``linear`` and activations."""
+
+    def _forward(self, x: Any, params: Params, activation: str) -> tuple[Any, Any, Any]:
+        hidden = self.linear(x, params["w1"], params.get("b1"))  # type: ignore[attr-defined]
+        activations = self.relu(hidden) if activation == "relu" else self.sigmoid(hidden)  # type: ignore[attr-defined]
+        predictions = self.linear(activations, params["w2"], params.get("b2"))  # type: ignore[attr-defined]
+        return hidden, activations, predictions
+
+    def mlp_forward(self, x: Any, params: Params, activation: str) -> Any:
+        """``act(x @ w1 + b1) @ w2 + b2``."""
+        return self._forward(x, params, activation)[2]
+
+    @staticmethod
+    def _differences(predictions: Any, y: Any) -> list[list[float]]:
+        return [
+            [p - t for p, t in zip(p_row, y_row, strict=True)]
+            for p_row, y_row in zip(predictions, y, strict=True)
+        ]
+
+    @staticmethod
+    def _squared_error(diff: list[list[float]], reduction: str) -> float:
+        total, count = 0.0, 0
+        for row in diff:
+            for value in row:
+                total += value * value
+                count += 1
+        return total / count if reduction == "mean" else total
+
+    def mlp_loss(
+        self, x: Any, y: Any, params: Params, activation: str, reduction: str = "sum"
+    ) -> float:
+        """``Σ (P - y)²``, over the element count for ``"mean"``."""
+        diff = self._differences(self.mlp_forward(x, params, activation), y)
+        return self._squared_error(diff, reduction)
+
+    def mlp_gradients(
+        self, x: Any, y: Any, params: Params, activation: str, reduction: str = "sum"
+    ) -> tuple[float, Params]:
+        """The loss and its gradient for every parameter, keyed like ``params``."""
+        hidden, activations, predictions = self._forward(x, params, activation)
+        diff = self._differences(predictions, y)
+        loss = self._squared_error(diff, reduction)
+        count = sum(len(row) for row in diff)
+        scale = 2.0 / count if reduction == "mean" else 2.0
+        d_predictions = [[scale * value for value in row] for row in diff]
+        grads = {"w2": self.linear(_transpose(activations), d_predictions)}  # type: ignore[attr-defined]
+        d_activations = self.linear(d_predictions, _transpose(params["w2"]))  # type: ignore[attr-defined]
+        if activation == "relu":
+            d_hidden = self.relu_grad(hidden, d_activations)  # type: ignore[attr-defined]
+        else:
+            d_hidden = self.sigmoid_grad(hidden, d_activations)  # type: ignore[attr-defined]
+        grads["w1"] = self.linear(_transpose(x), d_hidden)  # type: ignore[attr-defined]
+        if "b1" in params:
+            grads["b1"] = _column_sums(d_hidden)
+            grads["b2"] = _column_sums(d_predictions)
+        return loss, grads
+
+    def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
+        """New parameters ``w - lr * dw`` (the inputs are left alone)."""
+
+        def descend(value: Any, grad: Any) -> Any:
+            if isinstance(value, list):
+                return [descend(v, g) for v, g in zip(value, grad, strict=True)]
+            return value - lr * grad
+
+        return {name: descend(value, grads[name]) for name, value in params.items()}

@@ -1,0 +1,201 @@
+"""The ``neurust`` command (also ``python -m neurust``): ``demo`` and ``compare``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+import neurust as nr
+
+# --------------------------------------------------------------------------------------
+# neurust demo: the seeds' examples in order, each result beside the seed's number
+# --------------------------------------------------------------------------------------
+
+# The seeds' worked examples (see DESIGN.md, "Reference numbers").
+_TOES = (8.5, 9.0, 9.5, 10.0)
+_TOES_EXPECTED = (0.85, 0.90, 0.95, 1.00)
+_GAMES = {
+    "toes": (8.5, 9.5, 9.9, 9.0),
+    "record": (0.65, 0.8, 0.8, 0.9),
+    "fans": (1.2, 1.3, 0.5, 1.0),
+}
+_GAME_WEIGHTS = (0.1, 0.2, 0.0)
+_GAMES_EXPECTED = (0.98, 1.11, 1.15, 1.08)
+_SEED_LOSSES = {0: 9105954.33, 50: 11819.75, 100: 732.03, 200: 65.96, 300: 61.52, 400: 61.51}
+_GATES = {"AND": (0, 0, 0, 1), "OR": (0, 1, 1, 1), "XOR": (0, 1, 1, 0)}
+
+
+def _heading(number: int, title: str) -> None:
+    print(f"\n{number}. {title}")
+    print("-" * (len(title) + 3))
+
+
+def _one_neuron() -> None:
+    _heading(1, "One neuron: prediction = toes × weight (weight 0.1)")
+    print(f"   {'toes':>6}  {'neurust':>8}  {'seed':>6}")
+    for toes, expected in zip(_TOES, _TOES_EXPECTED, strict=True):
+        prediction = float(nr.weighted_sum([toes], [0.1]))
+        print(f"   {toes:>6}  {prediction:>8.4f}  {expected:>6.2f}")
+
+
+def _three_inputs() -> None:
+    _heading(2, "Three inputs: weighted sum of toes, record, fans (weights 0.1, 0.2, 0.0)")
+    games = np.column_stack([_GAMES["toes"], _GAMES["record"], _GAMES["fans"]])
+    predictions = np.asarray(nr.weighted_sum(games, _GAME_WEIGHTS))
+    print(f"   {'toes':>5} {'record':>7} {'fans':>5}  {'neurust':>8}  {'seed':>5}")
+    for row, prediction, expected in zip(games, predictions, _GAMES_EXPECTED, strict=True):
+        toes, record, fans = row
+        print(f"   {toes:>5} {record:>7} {fans:>5}  {prediction:>8.4f}  {expected:>5.2f}")
+
+
+def _relu_neuron() -> None:
+    _heading(3, "A ReLU neuron: a = x · w, y = relu(a)")
+    x, w = [2.0, 3.0, 4.0], [1.0, -1.0, 5.0]
+    a = float(nr.weighted_sum(x, w))
+    y = float(nr.relu(np.array([a]))[0])
+    print(f"   x = {x}, w = {w}")
+    print(f"   a = {a:g} (seed: 19)   y = relu(a) = {y:g} (seed: 19)")
+
+
+def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> None:
+    _heading(4, "Two-layer network: 128 samples, 1000 → 100 → 1, ReLU, lr 1e-6")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((128, 1000))
+    y = rng.standard_normal((128, 1))
+    net = nr.TwoLayerNet(1000, 100, 1, activation="relu", seed=seed + 1, backend=backend)
+    started = time.perf_counter()
+    history = net.fit(x, y, steps=steps, lr=1e-6, progress=progress)
+    elapsed = time.perf_counter() - started
+    print(f"   {'step':>5}  {'neurust loss':>14}  {'seed loss':>11}")
+    for step in range(0, steps, 50):
+        seed_loss = _SEED_LOSSES.get(step)
+        seed_text = f"{seed_loss:>11.2f}" if seed_loss is not None else " " * 11
+        print(f"   {step:>5}  {history[step]:>14.2f}  {seed_text}")
+    final = float(net.loss(x, y))
+    print(f"   after {steps} steps: {final:.2f} (seed: 61.5; 40-160 is typical for a random draw)")
+    print(
+        f"   the loss fell {history[0] / final:,.0f}-fold in {elapsed:.2f} s "
+        f"on the {net.backend.name} backend"
+    )
+
+
+def _perceptron() -> None:
+    _heading(5, "Perceptron: step(x · w + b), trained with the perceptron rule")
+    inputs = [[0, 0], [0, 1], [1, 0], [1, 1]]
+    for gate, targets in _GATES.items():
+        perceptron = nr.Perceptron(2).fit(inputs, targets, max_epochs=100)
+        predictions = perceptron.predict(inputs).tolist()
+        outcome = (
+            f"converged in {perceptron.epochs_} epochs"
+            if perceptron.converged_
+            else f"no line separates it: stopped after {perceptron.epochs_} epochs"
+        )
+        print(
+            f"   {gate:<3}  targets {list(targets)}  predicts {predictions}  "
+            f"weights {perceptron.weights_.tolist()} bias {perceptron.bias_:g}  ({outcome})"
+        )
+
+
+def demo(backend: str = "rust", steps: int = 500, seed: int = 0, progress: bool = True) -> None:
+    """Walk through the seeds' examples, printing each result beside the seed's number.
+
+    Parameters
+    ----------
+    backend : str
+        Where the two-layer network trains.
+    steps : int
+        Training steps for the two-layer network (the seed runs 500).
+    seed : int
+        Seeds the random data and weights.
+    progress : bool
+        Show a progress bar while training.
+    """
+    print(f"neurust {nr.__version__} demo: the seeds' examples, computed by neurust")
+    _one_neuron()
+    _three_inputs()
+    _relu_neuron()
+    _two_layer(backend, steps, seed, progress)
+    _perceptron()
+
+
+def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="rust", help="where the net trains (default: rust)")
+    parser.add_argument("--steps", type=int, default=500, help="training steps (default: 500)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    if args.steps < 50:
+        print("neurust demo: --steps must be at least 50", file=sys.stderr)
+        return 2
+    try:
+        nr.get_backend(args.backend)
+    except ValueError as error:  # unknown, or known but unavailable here
+        print(f"neurust demo: {error}", file=sys.stderr)
+        return 2
+    demo(args.backend, args.steps, args.seed, progress=not args.no_progress)
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# neurust compare: implemented in neurust/compare.py, which owns its options
+# --------------------------------------------------------------------------------------
+
+
+def _run_compare(argv: Sequence[str]) -> int:
+    # Imported only when asked for: the comparison pulls in optional libraries.
+    from neurust import compare
+
+    return compare.main(list(argv))
+
+
+# --------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurust", description="Neural-network kernels in Rust, compared with their peers."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    demo_parser = commands.add_parser(
+        "demo", help="walk through the seeds' examples (a few seconds)"
+    )
+    _add_demo_arguments(demo_parser)
+    commands.add_parser(
+        "compare",
+        help="time the kernels on every backend (see: neurust compare --help)",
+        add_help=False,
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``neurust`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Examples
+    --------
+    >>> from neurust.cli import main
+    >>> main(["demo", "--no-progress"])  # doctest: +SKIP
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "compare":
+        return _run_compare(argv[1:])  # compare parses its own options
+    args = _parser().parse_args(argv)
+    return _run_demo(args)

@@ -1,0 +1,708 @@
+"""TwoLayerNet: the seed's two-layer network, its parameters kept as numpy arrays.
+
+The model owns its parameters as C-contiguous numpy arrays of its dtype and
+hands them to a backend (:mod:`neurust.backends`) for the work; every backend
+computes the same network, so the same seed gives the same initial weights
+and, within floating-point tolerance, the same training run on each of them.
+On the Rust backend ``fit`` is one compiled call that updates the arrays in
+place; the others run a Python loop over their own kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import numbers
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+
+from neurust._convert import as_float_array
+from neurust.backends import Backend, get_backend
+from neurust.backends._mlp import ACTIVATIONS, REDUCTIONS
+
+__all__ = ["TwoLayerNet"]
+
+_INITS = ("normal", "he")
+_DTYPES = ("float32", "float64")
+_FORMAT = "neurust.TwoLayerNet/1"
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if value not in choices:
+        valid = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{name} must be one of {valid}, got {value!r}")
+    return str(value)
+
+
+def _learning_rate(lr: Any) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
+    value = float(lr)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"lr must be a finite, non-negative number, got {value}")
+    return value
+
+
+def _generator(seed: Any) -> np.random.Generator:
+    """``numpy.random.default_rng(seed)``, with errors that name ``seed``."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"seed must be None or a non-negative int: {error}") from None
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _locked(method: _Method) -> _Method:
+    """Run the method holding the net's lock (re-entrant: a progress callback may read the net)."""
+
+    @functools.wraps(method)
+    def locked(self: TwoLayerNet, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
+@contextmanager
+def _progress_bar(steps: int, enabled: bool) -> Iterator[Callable[[int, float], None] | None]:
+    """A progress bar showing the loss (rich, else tqdm), as a ``(steps_done, loss)`` callback."""
+    if not enabled:
+        yield None
+        return
+    try:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+    except ImportError:
+        pass
+    else:
+        columns = (
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.6g}"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task("training", total=steps, loss=math.nan)
+            yield lambda done, loss: progress.update(task, completed=done, loss=loss)
+        return
+    try:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
+    except ImportError:
+        yield None  # neither library is installed: train without a bar
+        return
+    with tqdm(total=steps, desc="training") as bar:
+
+        def update(done: int, loss: float) -> None:
+            bar.update(done - bar.n)
+            bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
+
+        yield update
+
+
+class TwoLayerNet:
+    """The seed's two-layer network: ``P = act(X @ w1 + b1) @ w2 + b2``.
+
+    Trained by plain gradient descent on the sum (or mean) of squared errors,
+    ``L = Σ (P - Y)²``.
+
+    Parameters
+    ----------
+    input_dim, hidden_dim, output_dim : int
+        Layer sizes (the seed uses 1000, 100, 1).
+    activation : {"relu", "sigmoid"}
+        Applied to the hidden layer.
+    bias : bool
+        Whether the layers add biases ``b1`` and ``b2`` (initialised to 0).
+    dtype : {"float64", "float32"}
+        The dtype of the parameters and of all arithmetic: a float32 net
+        trains in float32 end to end.
+    seed : int, optional
+        Seeds ``numpy.random.default_rng`` for the initial weights, which are
+        drawn in numpy, so the same seed gives the same weights on every
+        backend. None draws fresh ones.
+    init : {"normal", "he"}
+        ``"normal"`` draws standard-normal weights, as the seed does; ``"he"``
+        scales them by ``sqrt(2 / fan_in)``.
+    backend : str or Backend
+        Where the work runs: ``"rust"`` (default), ``"numpy"``, ``"torch"``,
+        ``"torch-cuda"``, ``"jax"`` or ``"python"`` (float64 only).
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, unknown names, or a dtype the backend cannot
+        compute.
+    TypeError
+        For sizes that are not ints.
+
+    Examples
+    --------
+    >>> net = nr.TwoLayerNet(3, 4, 1, seed=0)
+    >>> net(np.ones((2, 3))).shape
+    (2, 1)
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        output_dim: int,
+        activation: str = "relu",
+        bias: bool = False,
+        dtype: str | np.dtype = "float64",
+        seed: int | None = None,
+        init: str = "normal",
+        backend: str | Backend = "rust",
+    ) -> None:
+        self.input_dim = _positive_int(input_dim, "input_dim")
+        self.hidden_dim = _positive_int(hidden_dim, "hidden_dim")
+        self.output_dim = _positive_int(output_dim, "output_dim")
+        self.activation = _choice(activation, "activation", ACTIVATIONS)
+        self.bias = bool(bias)
+        try:
+            dtype_name = np.dtype(dtype).name
+        except (TypeError, ValueError):
+            raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+        self.dtype = np.dtype(_choice(dtype_name, "dtype", _DTYPES))
+        self.init = _choice(init, "init", _INITS)
+        if isinstance(backend, str):
+            self.backend: Backend = get_backend(backend)
+        elif isinstance(backend, Backend):
+            self.backend = backend
+        else:
+            raise TypeError(
+                f"backend must be a backend name or a Backend, got {type(backend).__name__}"
+            )
+        if self.dtype.name not in self.backend.dtypes:
+            raise ValueError(
+                f"backend {self.backend.name!r} computes only {', '.join(self.backend.dtypes)}, "
+                f"not {self.dtype.name}"
+            )
+        self.history_: np.ndarray | None = None
+        """The loss before each step of the last ``fit`` (kept when it is interrupted)."""
+        self._native: dict[str, Any] | None = None
+        # One call at a time per net: fit runs without the GIL, and another
+        # thread's step or load_parameters must wait for it, not tear it.
+        self._lock = threading.RLock()
+        self._params = self._initial_parameters(seed)
+
+    # --- parameters ------------------------------------------------------------------------
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {
+            "w1": (self.input_dim, self.hidden_dim),
+            "w2": (self.hidden_dim, self.output_dim),
+        }
+        if self.bias:
+            shapes["b1"] = (self.hidden_dim,)
+            shapes["b2"] = (self.output_dim,)
+        return shapes
+
+    def _initial_parameters(self, seed: int | None) -> dict[str, np.ndarray]:
+        rng = _generator(seed)
+        # Drawn in float64 in a fixed order (w1, then w2), then cast: the same
+        # seed gives the same weights for every backend and both dtypes.
+        params = {}
+        for name, (fan_in, fan_out) in (
+            ("w1", (self.input_dim, self.hidden_dim)),
+            ("w2", (self.hidden_dim, self.output_dim)),
+        ):
+            weights = rng.standard_normal((fan_in, fan_out))
+            if self.init == "he":
+                weights *= math.sqrt(2.0 / fan_in)
+            params[name] = np.ascontiguousarray(weights, dtype=self.dtype)
+        if self.bias:
+            params["b1"] = np.zeros(self.hidden_dim, dtype=self.dtype)
+            params["b2"] = np.zeros(self.output_dim, dtype=self.dtype)
+        return params
+
+    @_locked
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``"w1"`` of shape ``(input_dim, hidden_dim)`` and ``"w2"`` of shape
+            ``(hidden_dim, output_dim)``; with ``bias=True`` also ``"b1"``
+            ``(hidden_dim,)`` and ``"b2"`` ``(output_dim,)``. In the net's dtype.
+
+        Examples
+        --------
+        >>> sorted(nr.TwoLayerNet(3, 4, 1, bias=True, seed=0).parameters())
+        ['b1', 'b2', 'w1', 'w2']
+        """
+        return {name: value.copy() for name, value in self._params.items()}
+
+    def _checked(self, params: Mapping[str, Any], what: str) -> dict[str, np.ndarray]:
+        """``params`` with the net's names, shapes and dtype, or an error naming the misfit."""
+        expected = self._shapes()
+        if not isinstance(params, Mapping):
+            raise TypeError(f"{what} must be a dict of arrays, got {type(params).__name__}")
+        missing = sorted(set(expected) - set(params))
+        unknown = sorted(set(params) - set(expected))
+        if missing or unknown:
+            raise ValueError(
+                f"{what} must have exactly the keys {sorted(expected)}; "
+                f"missing {missing}, unexpected {unknown}"
+            )
+        checked = {}
+        for name, shape in expected.items():
+            value = params[name]
+            try:
+                array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{what}[{name!r}] is not an array: {error}") from None
+            if array.dtype != self.dtype:
+                raise TypeError(
+                    f"{what}[{name!r}] has dtype {array.dtype}, but the net is {self.dtype.name}"
+                )
+            if array.shape != shape:
+                raise ValueError(
+                    f"{what}[{name!r}] has shape {_shape(array.shape)}, "
+                    f"but the net needs {_shape(shape)}"
+                )
+            checked[name] = array
+        return checked
+
+    @_locked
+    def load_parameters(self, params: Mapping[str, Any]) -> None:
+        """Replace the parameters with copies of ``params``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            The names, shapes and dtype :meth:`parameters` returns.
+
+        Raises
+        ------
+        ValueError
+            If a name is missing or unexpected, or a shape differs.
+        TypeError
+            If a dtype differs from the net's (nothing is cast silently).
+
+        Examples
+        --------
+        >>> net = nr.TwoLayerNet(3, 4, 1, seed=0)
+        >>> net.load_parameters(nr.TwoLayerNet(3, 4, 1, seed=1).parameters())
+        """
+        checked = self._checked(params, "params")
+        self._set_parameters({name: np.array(value, order="C") for name, value in checked.items()})
+
+    def _set_parameters(self, params: dict[str, np.ndarray]) -> None:
+        self._params = params
+        self._native = None
+
+    def _native_parameters(self) -> dict[str, Any]:
+        # Converted once and reused until the parameters change: for numpy and
+        # Rust these are the model's own arrays, for torch and JAX copies.
+        if self._native is None:
+            self._native = {name: self.backend.from_numpy(v) for name, v in self._params.items()}
+        return self._native
+
+    def _adopt_native(self, native: Mapping[str, Any]) -> None:
+        """Take parameters back from the backend as writeable C-contiguous arrays of the dtype."""
+        params = {}
+        for name in self._shapes():  # the model's key order (JAX hands dicts back sorted)
+            array = np.asarray(self.backend.to_numpy(native[name]), dtype=self.dtype, order="C")
+            # numpy and Rust hand back the model's own arrays; JAX's are read-only views.
+            params[name] = array if array.flags.writeable else array.copy()
+        self._set_parameters(params)
+
+    # --- data --------------------------------------------------------------------------------
+
+    def _inputs(self, x: Any, name: str = "X") -> np.ndarray:
+        array = as_float_array(x, name).astype(self.dtype, copy=False)
+        if array.ndim != 2 or array.shape[1] != self.input_dim:
+            raise ValueError(
+                f"{name} has shape {_shape(array.shape)}, but the net has input_dim "
+                f"{self.input_dim}; {name} needs shape (samples, {self.input_dim})"
+            )
+        return np.ascontiguousarray(array)
+
+    def _targets(self, y: Any, rows: int, name: str = "Y") -> np.ndarray:
+        array = as_float_array(y, name).astype(self.dtype, copy=False)
+        if array.ndim == 1 and self.output_dim == 1 and array.shape[0] == rows:
+            array = array.reshape(rows, 1)  # one target per sample
+        if array.shape != (rows, self.output_dim):
+            raise ValueError(
+                f"{name} has shape {_shape(array.shape)}, but X has {rows} rows and the net has "
+                f"output_dim {self.output_dim}; {name} needs shape ({rows}, {self.output_dim})"
+            )
+        return np.ascontiguousarray(array)
+
+    # --- computing ---------------------------------------------------------------------------
+
+    @_locked
+    def __call__(self, X: Any) -> np.ndarray:
+        """The predictions ``act(X @ w1 + b1) @ w2 + b2``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, input_dim) or (input_dim,)
+            One sample per row, or one sample.
+
+        Returns
+        -------
+        ndarray, shape (n, output_dim) or (output_dim,)
+            In the net's dtype.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` does not have ``input_dim`` columns.
+        TypeError
+            If ``X`` is not real numbers.
+
+        Examples
+        --------
+        >>> nr.TwoLayerNet(3, 4, 2, seed=0)([1.0, 2.0, 3.0]).shape
+        (2,)
+        """
+        x = as_float_array(X, "X")
+        single = x.ndim == 1
+        if single and x.shape != (self.input_dim,):
+            raise ValueError(
+                f"X has shape {_shape(x.shape)}, but the net has input_dim {self.input_dim}; "
+                f"a single sample needs shape ({self.input_dim},)"
+            )
+        x = self._inputs(x.reshape(1, -1) if single else x)
+        backend = self.backend
+        out = backend.mlp_forward(backend.from_numpy(x), self._native_parameters(), self.activation)
+        predictions = np.asarray(backend.to_numpy(out), dtype=self.dtype)
+        return predictions[0] if single else predictions
+
+    @_locked
+    def loss(self, X: Any, Y: Any, reduction: str = "sum") -> float:
+        """The squared error ``Σ (P - Y)²`` (``"sum"``), or that over ``Y.size`` (``"mean"``).
+
+        Parameters
+        ----------
+        X : array_like, shape (n, input_dim)
+        Y : array_like, shape (n, output_dim)
+            ``(n,)`` is accepted when ``output_dim`` is 1.
+        reduction : {"sum", "mean"}
+
+        Returns
+        -------
+        float
+            Computed in the net's dtype.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not match the net or ``reduction`` is unknown.
+
+        Examples
+        --------
+        >>> net = nr.TwoLayerNet(3, 4, 1, seed=0)
+        >>> net.loss(np.ones((2, 3)), net(np.ones((2, 3))))
+        0.0
+        """
+        reduction = _choice(reduction, "reduction", REDUCTIONS)
+        x = self._inputs(X)
+        y = self._targets(Y, x.shape[0])
+        backend = self.backend
+        value = backend.mlp_loss(
+            backend.from_numpy(x),
+            backend.from_numpy(y),
+            self._native_parameters(),
+            self.activation,
+            reduction,
+        )
+        return float(backend.to_numpy(value))
+
+    @_locked
+    def gradients(self, X: Any, Y: Any, reduction: str = "sum") -> dict[str, np.ndarray]:
+        """The gradient of :meth:`loss` with respect to every parameter (backpropagation).
+
+        With ``dP = 2 (P - Y)`` (over ``Y.size`` for the mean):
+        ``dw2 = Aᵀ dP``, ``db2 = Σ_rows dP``, ``dH = act'(H) · (dP w2ᵀ)``,
+        ``dw1 = Xᵀ dH``, ``db1 = Σ_rows dH``, where ``H = X w1 + b1``, ``A = act(H)``.
+
+        Parameters
+        ----------
+        X, Y, reduction
+            As for :meth:`loss`.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed and shaped like :meth:`parameters`, in the net's dtype.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not match the net or ``reduction`` is unknown.
+
+        Examples
+        --------
+        >>> grads = nr.TwoLayerNet(3, 4, 1, seed=0).gradients(np.ones((2, 3)), np.zeros((2, 1)))
+        >>> grads["w1"].shape
+        (3, 4)
+        """
+        reduction = _choice(reduction, "reduction", REDUCTIONS)
+        x = self._inputs(X)
+        y = self._targets(Y, x.shape[0])
+        backend = self.backend
+        _, grads = backend.mlp_gradients(
+            backend.from_numpy(x),
+            backend.from_numpy(y),
+            self._native_parameters(),
+            self.activation,
+            reduction,
+        )
+        return {
+            name: np.ascontiguousarray(backend.to_numpy(grads[name]), dtype=self.dtype)
+            for name in self._params
+        }
+
+    @_locked
+    def step(self, grads: Mapping[str, Any], lr: float) -> None:
+        """One step of gradient descent: ``w -= lr * grads[w]`` for every parameter, in place.
+
+        Parameters
+        ----------
+        grads : dict of str to ndarray
+            As :meth:`gradients` returns.
+        lr : float
+            The learning rate; finite and not negative.
+
+        Raises
+        ------
+        ValueError
+            If ``grads`` does not match the parameters or ``lr`` is not finite.
+        TypeError
+            If a gradient's dtype differs from the net's.
+
+        Examples
+        --------
+        >>> net = nr.TwoLayerNet(3, 4, 1, seed=0)
+        >>> net.step(net.gradients(np.ones((2, 3)), np.zeros((2, 1))), lr=1e-3)
+        """
+        lr = _learning_rate(lr)
+        checked = self._checked(grads, "grads")
+        for name, value in self._params.items():
+            value -= lr * checked[name]  # lr is a Python float: float32 stays float32
+        self._native = None
+
+    @_locked
+    def fit(
+        self,
+        X: Any,
+        Y: Any,
+        steps: int,
+        lr: float,
+        batch_size: int | None = None,
+        progress: bool = False,
+        reduction: str = "sum",
+    ) -> np.ndarray:
+        """Train by gradient descent: ``steps`` times, ``w -= lr * dL/dw`` for every parameter.
+
+        On the Rust backend the whole loop is one compiled call: the workspace
+        is allocated once, nothing per step, and the GIL is released.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, input_dim)
+        Y : array_like, shape (n, output_dim)
+            ``(n,)`` is accepted when ``output_dim`` is 1.
+        steps : int
+            At least 1.
+        lr : float
+            The learning rate; finite and not negative (the seed uses 1e-6).
+        batch_size : int, optional
+            Rows per step: the data is cut into consecutive blocks of
+            ``batch_size`` rows (the last one shorter if it does not divide
+            ``n``), visited in order, cyclically, without shuffling. Default:
+            every row, every step.
+        progress : bool
+            Show a progress bar with the current loss (rich, else tqdm),
+            updated in chunks of steps.
+        reduction : {"sum", "mean"}
+
+        Returns
+        -------
+        ndarray, shape (steps,)
+            The loss before each step, in the net's dtype; also kept as
+            ``history_``.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss becomes NaN or infinite; the message names the step,
+            the parameters stay as they were before it, and ``history_`` holds
+            the losses of the steps completed.
+        KeyboardInterrupt
+            On Ctrl-C (within about 100 ms on the Rust backend); the
+            parameters are those of the last completed step, and ``history_``
+            holds the losses so far.
+        ValueError
+            If the shapes do not match the net, ``steps < 1``, ``lr`` is not
+            finite or negative, ``batch_size < 1``, or ``reduction`` is unknown.
+        TypeError
+            If the data is not real numbers or ``steps`` is not an int.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> X, Y = rng.standard_normal((128, 1000)), rng.standard_normal((128, 1))
+        >>> history = nr.TwoLayerNet(1000, 100, 1, seed=0).fit(X, Y, steps=500, lr=1e-6)
+        >>> bool(history[-1] < history[0] / 10_000)
+        True
+        """
+        steps = _positive_int(steps, "steps")
+        lr = _learning_rate(lr)
+        if batch_size is not None:
+            batch_size = _positive_int(batch_size, "batch_size")
+        reduction = _choice(reduction, "reduction", REDUCTIONS)
+        x = self._inputs(X)
+        y = self._targets(Y, x.shape[0])
+        backend = self.backend
+        native = self._native_parameters()
+        with _progress_bar(steps, progress) as update:
+            try:
+                params, history = backend.mlp_fit(
+                    backend.from_numpy(x),
+                    backend.from_numpy(y),
+                    native,
+                    activation=self.activation,
+                    steps=steps,
+                    lr=lr,
+                    reduction=reduction,
+                    batch_size=batch_size,
+                    callback=update,
+                    callback_every=max(1, steps // 100) if update else None,
+                )
+            except BaseException as error:
+                if hasattr(error, "params"):  # stopped mid-loop: keep the last completed step
+                    self._adopt_native(error.params)
+                    self.history_ = np.asarray(error.history, dtype=self.dtype)  # type: ignore[attr-defined]
+                raise
+        self._adopt_native(params)
+        self.history_ = np.asarray(history, dtype=self.dtype)
+        return self.history_
+
+    # --- saving ------------------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "input_dim": self.input_dim,
+            "hidden_dim": self.hidden_dim,
+            "output_dim": self.output_dim,
+            "activation": self.activation,
+            "bias": self.bias,
+            "dtype": self.dtype.name,
+            "init": self.init,
+        }
+
+    @_locked
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the configuration and parameters to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            numpy adds ``.npz`` when the name lacks it.
+
+        Examples
+        --------
+        >>> net.save("net.npz")  # doctest: +SKIP
+        >>> nr.TwoLayerNet.load("net.npz")  # doctest: +SKIP
+        """
+        arrays: dict[str, Any] = {"config": np.array(json.dumps(self._config())), **self._params}
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], backend: str | Backend = "rust") -> TwoLayerNet:
+        """Read a net written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        backend : str or Backend
+            Where the loaded net computes.
+
+        Returns
+        -------
+        TwoLayerNet
+            With the saved configuration and parameters.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a saved TwoLayerNet (or its parameters do not
+            match its configuration).
+
+        Examples
+        --------
+        >>> net = nr.TwoLayerNet.load("net.npz")  # doctest: +SKIP
+        """
+        with np.load(path, allow_pickle=False) as data:
+            try:
+                config = json.loads(str(data["config"]))
+            except (KeyError, ValueError) as error:
+                raise ValueError(f"{os.fspath(path)!r} is not a saved TwoLayerNet") from error
+            if not isinstance(config, dict) or config.get("format") != _FORMAT:
+                raise ValueError(f"{os.fspath(path)!r} is not a saved TwoLayerNet")
+            params = {name: data[name] for name in data.files if name != "config"}
+        net = cls(
+            config["input_dim"],
+            config["hidden_dim"],
+            config["output_dim"],
+            activation=config["activation"],
+            bias=config["bias"],
+            dtype=config["dtype"],
+            seed=0,
+            init=config["init"],
+            backend=backend,
+        )
+        net.load_parameters(params)
+        return net
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The lock and the backend's copies of the parameters are not pickled.
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_native"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return (
+            f"TwoLayerNet({self.input_dim}, {self.hidden_dim}, {self.output_dim}, "
+            f"activation={self.activation!r}, bias={self.bias}, dtype={self.dtype.name!r}, "
+            f"backend={self.backend.name!r})"
+        )
