@@ -190,7 +190,21 @@ fn small_matmul<T: Float>(
     let dot_form = a.col_stride == 1 && b.row_stride == 1;
     // Short output rows make the axpy's per-row set-up cost more than its
     // arithmetic (a 1-wide output is common: the network's last layer).
-    if b.col_stride == 1 && !(dot_form && n < 4) {
+    if n == 1 && a.row_stride == 1 && !dot_form {
+        // A column result from a transposed matrix (`Aᵀ · dP` with one
+        // output): add scaled contiguous columns of `a`, an axpy over rows.
+        let m = a.rows;
+        if !accumulate {
+            out.fill(T::ZERO);
+        }
+        for p in 0..k {
+            let scale = alpha * *b.at(p, 0);
+            let start = p * a.col_stride;
+            for (o, &value) in out.iter_mut().zip(&a.data[start..start + m]) {
+                *o += scale * value;
+            }
+        }
+    } else if b.col_stride == 1 && !(dot_form && n < 4) {
         // Rows of `b` are contiguous: add scaled rows of `b` into each output
         // row (an axpy the compiler vectorises over `n`).
         for (i, row) in out.chunks_exact_mut(n).enumerate() {
@@ -332,7 +346,12 @@ mod tests {
 
     #[test]
     fn small_products_agree_for_every_layout() {
-        let (m, k, n) = (5, 4, 3);
+        for (m, k, n) in [(5, 4, 3), (6, 5, 1)] {
+            check_small_layouts(m, k, n);
+        }
+    }
+
+    fn check_small_layouts(m: usize, k: usize, n: usize) {
         let (a, b) = (filled(m * k, 9), filled(k * n, 10));
         let transpose = |data: &[f64], rows: usize, cols: usize| {
             let mut t = vec![0.0; rows * cols];
