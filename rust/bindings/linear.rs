@@ -14,8 +14,11 @@ use crate::kernels::gemm;
 /// are split into row blocks so that Ctrl-C is honoured between blocks.
 const INTERRUPTIBLE_WORK: usize = 1 << 31;
 
-/// The multiply-adds in one uninterrupted block (tens of milliseconds).
+/// The multiply-adds in one uninterrupted slice (tens of milliseconds).
 const BLOCK_WORK: usize = 1 << 30;
+
+/// Inner-dimension slices are multiples of this (the GEMM's depth block).
+const SLICE_MIN: usize = 256;
 
 fn linear_typed<'py, T: PyFloat>(
     x: Bound<'py, PyArrayDyn<T>>,
@@ -64,37 +67,27 @@ fn linear_typed<'py, T: PyFloat>(
     let (x_data, w_data, out) =
         unsafe { (as_slice(&x), as_slice(&weights), as_slice_mut(&result)) };
     let bias_data = bias.as_ref().map(|b| unsafe { as_slice(b) });
-    let row_work = inner.saturating_mul(cols).max(1);
-    let work = rows.saturating_mul(row_work);
+    let work = rows.saturating_mul(inner).saturating_mul(cols);
     if work < INTERRUPTIBLE_WORK {
         maybe_detached(py, work, || {
             gemm::linear(x_data, w_data, bias_data, rows, inner, cols, out)
         });
         return Ok(result.into_any());
     }
-    // Long products run in blocks of rows, re-attaching between blocks to
-    // let Ctrl-C through. A block is at least BLOCK_WORK multiply-adds so
-    // the repeated packing of `weights` stays a few percent of the time.
-    let block_rows = (BLOCK_WORK / row_work)
-        .max(64)
-        .next_multiple_of(8)
-        .min(rows);
-    for start in (0..rows).step_by(block_rows) {
-        let end = (start + block_rows).min(rows);
-        let x_block = &x_data[start * inner..end * inner];
-        let out_block = &mut out[start * cols..end * cols];
-        py.detach(|| {
-            gemm::linear(
-                x_block,
-                w_data,
-                bias_data,
-                end - start,
-                inner,
-                cols,
-                out_block,
-            )
-        });
+    // Long products run as a sum over slices of the inner dimension,
+    // re-attaching between slices to let Ctrl-C through. Slices are whole
+    // multiples of the GEMM's own depth blocking, so this adds one pass over
+    // the output per slice and no repacking.
+    let slice = (BLOCK_WORK / rows.saturating_mul(cols).max(1))
+        .max(SLICE_MIN)
+        .next_multiple_of(SLICE_MIN);
+    for start in (0..inner).step_by(slice) {
+        let end = (start + slice).min(inner);
+        py.detach(|| gemm::matmul_inner_slice(x_data, w_data, rows, inner, cols, start, end, out));
         py.check_signals()?;
+    }
+    if let Some(bias) = bias_data {
+        gemm::add_row_vector(out, bias);
     }
     Ok(result.into_any())
 }

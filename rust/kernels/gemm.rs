@@ -45,6 +45,22 @@ impl<'a, T> View<'a, T> {
         }
     }
 
+    /// Columns `start..end`, without copying.
+    ///
+    /// # Panics
+    /// If `start > end` or `end > cols`.
+    pub fn column_range(self, start: usize, end: usize) -> Self {
+        assert!(start <= end && end <= self.cols, "View: column range");
+        // Every element of the narrower view is an element of this one, so
+        // the bound checked in `row_major` still holds.
+        let offset = (start * self.col_stride).min(self.data.len());
+        View {
+            data: &self.data[offset..],
+            cols: end - start,
+            ..self
+        }
+    }
+
     /// The transpose, without copying.
     pub fn t(self) -> Self {
         View {
@@ -270,6 +286,34 @@ pub fn linear<T: Float>(
     }
 }
 
+/// One slice of the inner dimension of `x @ weights`: adds
+/// `x[:, start..end] @ weights[start..end, :]` into `out`, or overwrites
+/// `out` with it when `start == 0`. Summing consecutive slices in order
+/// gives the whole product; each slice packs only its own panels, so
+/// cutting the product this way costs one extra pass over `out` per slice
+/// (cutting rows instead would pack all of `weights` again per slice).
+///
+/// # Panics
+/// If the shapes do not match or `start..end` is not within `0..inner`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_inner_slice<T: Float>(
+    x: &[T],
+    weights: &[T],
+    rows: usize,
+    inner: usize,
+    cols: usize,
+    start: usize,
+    end: usize,
+    out: &mut [T],
+) {
+    let x = View::row_major(x, rows, inner).column_range(start, end);
+    let weights = View::row_major(weights, inner, cols)
+        .t()
+        .column_range(start, end)
+        .t();
+    matmul(out, x, weights, start > 0, T::ONE);
+}
+
 /// Adds `row` to every row of the row-major matrix `out`.
 pub fn add_row_vector<T: Float>(out: &mut [T], row: &[T]) {
     if row.is_empty() {
@@ -400,6 +444,19 @@ mod tests {
             for (got, want) in out.iter().zip(naive(&a, &b, m, k, n)) {
                 assert!((got - (1.0 - 0.5 * want)).abs() < 1e-12);
             }
+        }
+    }
+
+    #[test]
+    fn inner_slices_sum_to_the_whole_product() {
+        let (m, k, n) = (30, 70, 20);
+        let (a, b) = (filled(m * k, 11), filled(k * n, 12));
+        let mut out = vec![f64::NAN; m * n];
+        for (start, end) in [(0, 25), (25, 50), (50, 70)] {
+            matmul_inner_slice(&a, &b, m, k, n, start, end, &mut out);
+        }
+        for (got, want) in out.iter().zip(naive(&a, &b, m, k, n)) {
+            assert!((got - want).abs() < 1e-12);
         }
     }
 
