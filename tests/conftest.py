@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import neurust as nr
 import numpy as np
 import pytest
 from hypothesis import settings
+
+import neurust as nr
 from neurust.backends import KNOWN_BACKENDS
 from reference import DTYPES, ELEMENTWISE
 

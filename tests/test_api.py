@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import neurust as nr
 import numpy as np
 import pytest
+
+import neurust as nr
 
 PUBLIC_FUNCTIONS = [
     "weighted_sum",

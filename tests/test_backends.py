@@ -6,9 +6,10 @@ import importlib.util
 import subprocess
 import sys
 
-import neurust as nr
 import numpy as np
 import pytest
+
+import neurust as nr
 from neurust.backends import KNOWN_BACKENDS
 
 

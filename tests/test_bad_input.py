@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import neurust as nr
 import numpy as np
 import pytest
+
+import neurust as nr
 
 
 def mentions(*patterns: str) -> str:

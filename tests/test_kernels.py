@@ -6,10 +6,11 @@ import warnings
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
-import neurust as nr
 import numpy as np
 import pytest
 from hypothesis import given
+
+import neurust as nr
 from reference import (
     ELEMENTWISE,
     LAYOUTS,

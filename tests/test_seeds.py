@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import neurust as nr
 import numpy as np
 import pytest
+
+import neurust as nr
 from reference import assert_close
 
 # Four games: the toes, win/loss record and number of fans of a team.

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import neurust as nr
 import numpy as np
 import pytest
+
+import neurust as nr
 from reference import ELEMENTWISE
 
 LARGE = 2_000_003  # far above any threading cut-off, and not a multiple of a chunk size
