@@ -114,8 +114,8 @@ fn gradient_typed<'py, T: PyFloat>(
 /// Returns
 /// -------
 /// ndarray
-///     Same shape and dtype as ``x``. NaN propagates and ``-0.0`` stays
-///     ``-0.0``, exactly as ``np.maximum(x, 0)``.
+///     Same shape and dtype as ``x``. NaN propagates and ``-0.0`` becomes
+///     ``0.0``, bit for bit as ``np.maximum(x, 0)``.
 ///
 /// Raises
 /// ------

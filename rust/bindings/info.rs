@@ -1,8 +1,8 @@
 //! Thread count and build information.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyList};
+use pyo3::types::{PyBool, PyDict, PyList};
 
 use crate::kernels::parallel;
 
@@ -30,21 +30,28 @@ const MAX_THREADS: i64 = 4096;
 /// 1
 #[pyfunction(name = "set_num_threads", signature = (n, /))]
 fn set_num_threads_py(n: &Bound<'_, PyAny>) -> PyResult<()> {
-    if n.is_instance_of::<PyBool>() || !n.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!(
+    let not_an_int = || -> PyResult<PyErr> {
+        Ok(PyTypeError::new_err(format!(
             "n must be an int, got {}",
             n.get_type().name()?
+        )))
+    };
+    if n.is_instance_of::<PyBool>() {
+        return Err(not_an_int()?);
+    }
+    // Anything with __index__ (int, numpy integers) is accepted, as numpy does.
+    let threads = match n.extract::<i64>() {
+        Ok(threads) => threads,
+        Err(error) if error.is_instance_of::<PyOverflowError>(n.py()) => i64::MAX,
+        Err(_) => return Err(not_an_int()?),
+    };
+    if !(1..=MAX_THREADS).contains(&threads) {
+        return Err(PyValueError::new_err(format!(
+            "n must be between 1 and {MAX_THREADS}, got {n}"
         )));
     }
-    match n.extract::<i64>() {
-        Ok(threads @ 1..=MAX_THREADS) => {
-            parallel::set_num_threads(threads as usize);
-            Ok(())
-        }
-        _ => Err(PyValueError::new_err(format!(
-            "n must be between 1 and {MAX_THREADS}, got {n}"
-        ))),
-    }
+    parallel::set_num_threads(threads as usize);
+    Ok(())
 }
 
 /// The number of threads neurust's kernels use (default: the CPU count,

@@ -3,7 +3,7 @@
 //! Each is applied elementwise; large slices are split into fixed
 //! `CHUNK`-length pieces over the thread pool. Values follow numpy's
 //! conventions bit for bit where numpy defines them: `relu` is
-//! `np.maximum(x, 0)` (NaN propagates, `-0.0` stays `-0.0`).
+//! `np.maximum(x, 0)` (NaN propagates, `-0.0` becomes `0.0`).
 
 use rayon::prelude::*;
 
@@ -24,8 +24,9 @@ pub enum Activation {
 /// `max(x, 0)` with numpy's NaN and signed-zero behaviour.
 #[inline(always)]
 pub fn relu<T: Float>(x: T) -> T {
-    // `!(x < 0)` keeps NaN and -0.0, as np.maximum(x, 0) does.
-    if x < T::ZERO {
+    // NaN fails the comparison and passes through, and -0.0 becomes +0.0,
+    // as np.maximum(x, 0) does.
+    if x <= T::ZERO {
         T::ZERO
     } else {
         x
@@ -270,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn relu_zeroes_negatives_and_keeps_nan_and_negative_zero() {
+    fn relu_zeroes_negatives_and_negative_zero_and_keeps_nan() {
         let x = [
             -2.0,
             -0.0,
@@ -283,7 +284,7 @@ mod tests {
         let mut out = [1.0; 7];
         activate(Activation::Relu, &x, &mut out);
         assert_eq!(out[0], 0.0);
-        assert!(out[1] == 0.0 && out[1].is_sign_negative());
+        assert!(out[1] == 0.0 && out[1].is_sign_positive());
         assert_eq!(&out[2..4], &[0.0, 3.5]);
         assert!(out[4].is_nan());
         assert_eq!(&out[5..], &[0.0, f64::INFINITY]);
