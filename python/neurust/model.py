@@ -15,6 +15,7 @@ import json
 import math
 import numbers
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ def _positive_int(value: Any, name: str) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value}")
+    if value > sys.maxsize:
+        raise ValueError(f"{name} must be at most {sys.maxsize}, got {value}")
     return int(value)
 
 
@@ -357,6 +360,9 @@ class TwoLayerNet:
                 f"{name} has shape {_shape(array.shape)}, but X has {rows} rows and the net has "
                 f"output_dim {self.output_dim}; {name} needs shape ({rows}, {self.output_dim})"
             )
+        if rows == 0:
+            # Every backend would answer differently (nan, 0/0, an empty sum).
+            raise ValueError("X has no rows; the loss and its gradients need at least one sample")
         return np.ascontiguousarray(array)
 
     # --- computing ---------------------------------------------------------------------------

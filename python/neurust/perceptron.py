@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -66,7 +67,7 @@ class Perceptron:
             raise ValueError(f"n_inputs must be a positive integer, got {n_inputs}")
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
             raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
-        if not (np.isfinite(lr) and lr > 0):
+        if not (lr > 0 and math.isfinite(lr)):
             raise ValueError(f"lr must be a positive, finite number, got {lr}")
         self.n_inputs = int(n_inputs)
         self.lr = float(lr)
