@@ -127,6 +127,7 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
     )?;
     info.set_item("parallel_min_elements", parallel::ELEMENTWISE_PARALLEL_MIN)?;
+    info.set_item("parallel_min_gemm", crate::kernels::gemm::PARALLEL_GEMM)?;
     Ok(info)
 }
 

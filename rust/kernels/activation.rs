@@ -97,6 +97,14 @@ impl Activation {
         }
     }
 
+    /// The size from which applying it is split over threads.
+    pub fn parallel_min(self) -> usize {
+        match self {
+            Activation::Sigmoid => parallel::EXPENSIVE_PARALLEL_MIN,
+            Activation::Relu | Activation::Step => parallel::ELEMENTWISE_PARALLEL_MIN,
+        }
+    }
+
     /// The name users pass to choose it.
     pub fn name(self) -> &'static str {
         match self {
@@ -215,7 +223,7 @@ fn zip_serial<T: Float>(x: &[T], grad: &[T], out: &mut [T], act: Activation) {
 /// If the slices differ in length (callers validate first).
 pub fn activate<T: Float>(act: Activation, x: &[T], out: &mut [T]) {
     assert_eq!(x.len(), out.len(), "activate: lengths differ");
-    if parallel::worth_parallel(x.len()) {
+    if parallel::worth_parallel_from(x.len(), act.parallel_min()) {
         parallel::install(|| {
             x.par_chunks(CHUNK)
                 .zip(out.par_chunks_mut(CHUNK))
@@ -228,7 +236,7 @@ pub fn activate<T: Float>(act: Activation, x: &[T], out: &mut [T]) {
 
 /// `xs[i] = act(xs[i])`.
 pub fn activate_inplace<T: Float>(act: Activation, xs: &mut [T]) {
-    if parallel::worth_parallel(xs.len()) {
+    if parallel::worth_parallel_from(xs.len(), act.parallel_min()) {
         parallel::install(|| {
             xs.par_chunks_mut(CHUNK)
                 .for_each(|xs| map_inplace_serial(xs, act))
@@ -247,7 +255,7 @@ pub fn activate_grad<T: Float>(act: Activation, x: &[T], grad: &[T], out: &mut [
         x.len() == grad.len() && x.len() == out.len(),
         "activate_grad: lengths differ"
     );
-    if parallel::worth_parallel(x.len()) {
+    if parallel::worth_parallel_from(x.len(), act.parallel_min()) {
         parallel::install(|| {
             x.par_chunks(CHUNK)
                 .zip(grad.par_chunks(CHUNK))
@@ -327,7 +335,8 @@ mod tests {
 
     #[test]
     fn in_place_matches_out_of_place_for_large_inputs() {
-        let x: Vec<f64> = (0..200_001).map(|i| (i as f64 - 1e5) / 7.0).collect();
+        let n = parallel::ELEMENTWISE_PARALLEL_MIN + 1001;
+        let x: Vec<f64> = (0..n).map(|i| (i as f64 - 5e5) / 7.0).collect();
         for act in [Activation::Relu, Activation::Sigmoid, Activation::Step] {
             let mut out = vec![0.0; x.len()];
             activate(act, &x, &mut out);

@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn long_sum_is_independent_of_thread_count() {
-        let n = 3 * CHUNK + 17;
+        let n = parallel::ELEMENTWISE_PARALLEL_MIN + 3 * CHUNK + 17;
         let a: Vec<f64> = (0..n)
             .map(|i| ((i * 7919) % 1000) as f64 / 997.0 - 0.5)
             .collect();
