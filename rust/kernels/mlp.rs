@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::activation::{activate, activate_grad, Activation};
 use super::dot::dot;
-use super::gemm::{add_row_vector, matmul, View, SMALL_GEMM};
+use super::gemm::{linear, matmul, View, SMALL_GEMM};
 use super::parallel::CHUNK;
 use super::Float;
 
@@ -301,27 +301,25 @@ pub fn forward<'w, T: Float>(
     let activations = &mut workspace.activations[..hidden_len];
     let predictions = &mut workspace.predictions[..rows * net.output_dim];
 
-    matmul(
+    linear(
+        x,
+        params.w1,
+        params.b1,
+        rows,
+        net.input_dim,
+        net.hidden_dim,
         hidden,
-        View::row_major(x, rows, net.input_dim),
-        View::row_major(params.w1, net.input_dim, net.hidden_dim),
-        false,
-        T::ONE,
     );
-    if let Some(b1) = params.b1 {
-        add_row_vector(hidden, b1);
-    }
     activate(net.activation, hidden, activations);
-    matmul(
+    linear(
+        activations,
+        params.w2,
+        params.b2,
+        rows,
+        net.hidden_dim,
+        net.output_dim,
         predictions,
-        View::row_major(activations, rows, net.hidden_dim),
-        View::row_major(params.w2, net.hidden_dim, net.output_dim),
-        false,
-        T::ONE,
     );
-    if let Some(b2) = params.b2 {
-        add_row_vector(predictions, b2);
-    }
     predictions
 }
 
