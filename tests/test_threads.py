@@ -91,3 +91,39 @@ def test_linear_is_thread_count_independent(restore_threads: None, dtype: np.dty
     x, weights = random((512, 300), dtype, 0), random((300, 257), dtype, 1)
     bias = random((257,), dtype, 2)
     assert_thread_count_independent(nr.linear, x, weights, bias)
+
+
+@pytest.mark.parametrize(
+    ("rows", "inner", "cols"),
+    [
+        (1000, 777, 513),  # OpenBLAS's own threading changes these bits
+        (130, 1000, 100),  # the seed network's layer: few rows to cut
+        (37, 600, 2000),  # wide: the cut falls along columns where it can
+    ],
+)
+def test_large_products_are_thread_count_independent(
+    restore_threads: None, dtype: np.dtype, rows: int, inner: int, cols: int
+) -> None:
+    x, weights = random((rows, inner), dtype, 3), random((inner, cols), dtype, 4)
+    assert_thread_count_independent(nr.linear, x, weights)
+
+
+def test_training_is_thread_count_independent(restore_threads: None, dtype: np.dtype) -> None:
+    # Large enough that every product of the forward and backward passes
+    # (transposed operands included) is split over threads.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((256, 700)).astype(dtype)
+    y = rng.standard_normal((256, 3)).astype(dtype)
+
+    def train() -> np.ndarray:
+        net = nr.TwoLayerNet(700, 300, 3, seed=6, dtype=dtype)
+        history = net.fit(x, y, steps=3, lr=1e-5)
+        gradients = net.gradients(x, y)
+        parameters = net.parameters()
+        return np.concatenate(
+            [np.ravel(history)]
+            + [np.ravel(gradients[name]) for name in sorted(gradients)]
+            + [np.ravel(parameters[name]) for name in sorted(parameters)]
+        )
+
+    assert_thread_count_independent(train)

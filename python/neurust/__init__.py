@@ -5,6 +5,7 @@
 19.0
 """
 
+from neurust import _openblas
 from neurust._core import (
     __version__,
     build_info,
@@ -26,6 +27,8 @@ from neurust.backends import (
 )
 from neurust.model import TwoLayerNet
 from neurust.perceptron import Perceptron
+
+_openblas.load()
 
 __all__ = [
     "Backend",

@@ -4,7 +4,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
 
-use crate::kernels::parallel;
+use crate::kernels::{blas, parallel};
 
 /// More threads than this is a mistake, not a machine.
 const MAX_THREADS: i64 = 4096;
@@ -99,8 +99,9 @@ fn gemm_kernel(features: &[&str]) -> &'static str {
 /// dict
 ///     ``version``, ``profile`` (``"release"`` or ``"debug"``: benchmark
 ///     only release builds), ``num_threads``, ``simd`` (CPU features the
-///     kernels detected), ``gemm`` (crate and the kernel it picked), and
-///     ``target``.
+///     kernels detected), ``gemm`` (the GEMM libraries and the kernels they
+///     picked: OpenBLAS when the scipy-openblas64 package is installed,
+///     faer otherwise), and ``target``.
 ///
 /// Examples
 /// --------
@@ -121,7 +122,18 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     info.set_item("num_threads", parallel::num_threads())?;
     info.set_item("simd", PyList::new(py, &features)?)?;
-    info.set_item("gemm", format!("faer 0.24 ({})", gemm_kernel(&features)))?;
+    let faer = format!("faer 0.24 ({})", gemm_kernel(&features));
+    match blas::active() {
+        // Strided views that CBLAS cannot take still go to faer.
+        Some(lib) => {
+            info.set_item("gemm", format!("{}; {faer} for other strides", lib.name))?;
+            // Products split over threads are cut at multiples of these
+            // (rows, columns; 0: never cut that way).
+            let align = blas::panel_alignment(lib);
+            info.set_item("gemm_panel_alignment", (align.rows, align.cols))?;
+        }
+        None => info.set_item("gemm", faer)?,
+    }
     info.set_item(
         "target",
         format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),

@@ -4,6 +4,7 @@
 //! compute. Each submodule registers its own functions.
 
 mod activation;
+mod blas;
 mod convert;
 mod dot;
 mod info;
@@ -22,5 +23,6 @@ fn core_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     linear::register(module)?;
     mlp::register(module)?;
     info::register(module)?;
+    blas::register(module)?;
     Ok(())
 }

@@ -1,14 +1,17 @@
-//! Matrix products: the one place that calls the GEMM crate (faer).
+//! Matrix products: the one place that calls a GEMM library.
 //!
-//! faer picks its SIMD kernels at run time (AVX-512, AVX2+FMA or scalar), so
-//! a wheel built for the baseline x86-64 CPU still runs the widest kernels
-//! the machine has. Tiny products skip faer: below `SMALL_GEMM`
-//! multiply-adds its set-up costs more than the arithmetic, and a plain loop
-//! that stays in registers wins (measured on the 4×3→8→1 network).
+//! Products run on OpenBLAS when the bindings installed it (see `blas`) and
+//! both operands have a unit stride, otherwise on faer. Both pick their SIMD
+//! kernels at run time, so a wheel built for the baseline x86-64 CPU still
+//! runs the widest kernels the machine has. Tiny products skip both: below
+//! `SMALL_GEMM` multiply-adds the set-up costs more than the arithmetic, and
+//! a plain loop that stays in registers wins (measured on the 4×3→8→1
+//! network).
 
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
+use super::blas::{self, Cblas, GemmFn};
 use super::parallel;
 use super::Float;
 
@@ -19,6 +22,22 @@ pub const SMALL_GEMM: usize = 4096;
 /// float64 took 13.5 µs on one thread and 41 µs on two (thread start-up and
 /// synchronisation outweigh the arithmetic below about 128³).
 pub const PARALLEL_GEMM: usize = 1 << 21;
+
+/// Products with fewer multiply-adds than this stay on faer even when
+/// OpenBLAS is loaded: below about 100³ faer's set-up is as cheap and its
+/// kernels as fast (128³ float64 on one thread: faer 32.7, OpenBLAS 32.2
+/// GFLOP/s; 1024³: 31.4 against 37.5).
+pub const BLAS_MIN: usize = 1 << 20;
+
+/// The least work in one panel of a product split over threads. OpenBLAS
+/// routes products of at most 100³ multiply-adds to different "small
+/// matrix" kernels on some CPUs, which sum in another order; panels above
+/// that size keep every element's sum the same as in the unsplit product.
+const PANEL_MIN_WORK: usize = 1 << 20;
+
+/// At most this many panels run at once (OpenBLAS keeps a fixed table of
+/// per-call buffers; 32 stays far inside it).
+const MAX_PANELS: usize = 32;
 
 /// A read-only strided matrix view: element `(i, j)` is
 /// `data[i * row_stride + j * col_stride]`.
@@ -90,6 +109,9 @@ impl<'a, T> View<'a, T> {
 
 /// The element operations faer provides for one concrete type.
 pub trait Gemm: Sized {
+    /// This type's `cblas_?gemm` in `lib`.
+    fn cblas_gemm(lib: &Cblas) -> GemmFn<Self>;
+
     /// `out = alpha * a @ b (+ out if accumulate)`, through faer.
     fn faer_gemm(
         out: MatMut<'_, Self>,
@@ -102,8 +124,12 @@ pub trait Gemm: Sized {
 }
 
 macro_rules! impl_gemm {
-    ($t:ty) => {
+    ($t:ty, $cblas:ident) => {
         impl Gemm for $t {
+            fn cblas_gemm(lib: &Cblas) -> GemmFn<Self> {
+                lib.$cblas
+            }
+
             fn faer_gemm(
                 out: MatMut<'_, Self>,
                 a: MatRef<'_, Self>,
@@ -123,8 +149,8 @@ macro_rules! impl_gemm {
     };
 }
 
-impl_gemm!(f32);
-impl_gemm!(f64);
+impl_gemm!(f32, sgemm);
+impl_gemm!(f64, dgemm);
 
 fn as_faer<T>(view: View<'_, T>) -> MatRef<'_, T> {
     // SAFETY: a `View` is only built over a slice holding every element it
@@ -170,6 +196,11 @@ pub fn matmul<T: Float>(out: &mut [T], a: View<'_, T>, b: View<'_, T>, accumulat
         small_matmul(out, a, b, accumulate, alpha);
         return;
     }
+    if let Some(lib) = blas::active().filter(|_| work >= BLAS_MIN) {
+        if cblas_matmul(lib, out, a, b, accumulate, alpha) {
+            return;
+        }
+    }
     // SAFETY: `out` holds exactly m * n elements, laid out row-major, and is
     // borrowed mutably for the whole call.
     let out = unsafe { MatMut::from_raw_parts_mut(out.as_mut_ptr(), m, n, n as isize, 1) };
@@ -180,6 +211,125 @@ pub fn matmul<T: Float>(out: &mut [T], a: View<'_, T>, b: View<'_, T>, accumulat
     } else {
         T::faer_gemm(out, as_faer(a), as_faer(b), accumulate, alpha, Par::Seq);
     }
+}
+
+/// A raw pointer that may cross to a pool thread (each panel writes only
+/// its own part of the output).
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: the panels given to different threads are disjoint.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer moved `count` elements on (a method, so closures capture
+    /// the whole `SendPtr` rather than its raw field).
+    ///
+    /// # Safety
+    /// As for `pointer::add`.
+    unsafe fn add(self, count: usize) -> *mut T {
+        self.0.add(count)
+    }
+}
+
+/// `matmul` through CBLAS, split into row or column panels over the pool
+/// for large products. Returns `false` (doing nothing) if an operand has no
+/// unit stride.
+fn cblas_matmul<T: Float>(
+    lib: &Cblas,
+    out: &mut [T],
+    a: View<'_, T>,
+    b: View<'_, T>,
+    accumulate: bool,
+    alpha: T,
+) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (Some((trans_a, lda)), Some((trans_b, ldb))) = (
+        blas::operand(m, k, a.row_stride, a.col_stride),
+        blas::operand(k, n, b.row_stride, b.col_stride),
+    ) else {
+        return false;
+    };
+    blas::keep_single_threaded(lib);
+    let gemm = T::cblas_gemm(lib);
+    let beta = if accumulate { T::ONE } else { T::ZERO };
+    let work = m * n * k;
+    let threads = parallel::num_threads();
+    let wanted = if work >= PARALLEL_GEMM && threads > 1 {
+        threads.min(work / PANEL_MIN_WORK).min(MAX_PANELS)
+    } else {
+        1
+    };
+    // Split the output into row (or column) panels that start where the
+    // kernels' register tiles start (see `blas`), so the bits do not change;
+    // prefer the longer side, and do not split if neither side can be cut.
+    let align = if wanted > 1 {
+        blas::panel_alignment(lib)
+    } else {
+        blas::PanelAlignment { rows: 0, cols: 0 }
+    };
+    let can_cut = |side: usize, align: usize| align > 0 && side >= 2 * align;
+    let by_columns = can_cut(n, align.cols) && (n >= m || !can_cut(m, align.rows));
+    let (side, step) = if by_columns {
+        (n, align.cols)
+    } else {
+        (m, align.rows)
+    };
+    let width = if can_cut(side, step) {
+        side.div_ceil(wanted).next_multiple_of(step)
+    } else {
+        side
+    };
+    let (a_ptr, b_ptr, c_ptr) = (a.data.as_ptr(), b.data.as_ptr(), SendPtr(out.as_mut_ptr()));
+    let (a_ptr, b_ptr) = (SendPtr(a_ptr.cast_mut()), SendPtr(b_ptr.cast_mut()));
+    let panel = |start: usize| {
+        let len = width.min(side - start);
+        // Offsets of the panel's first element in `a`, `b` and `out`.
+        let (a_off, b_off, c_off, rows, cols) = if by_columns {
+            (0, start * b.col_stride, start, m, len)
+        } else {
+            (start * a.row_stride, 0, start * n, len, n)
+        };
+        // SAFETY: `operand` checked that the views' strides describe CBLAS
+        // matrices (leading dimension at least the row length), and a
+        // `View`'s slice holds every element it addresses, so every read
+        // stays inside `a.data` and `b.data`; `out` is `m × n` row-major and
+        // the panels are disjoint blocks of it. The library contract
+        // (`blas::install`) makes concurrent calls sound.
+        unsafe {
+            gemm(
+                blas::ROW_MAJOR,
+                trans_a,
+                trans_b,
+                rows as i64,
+                cols as i64,
+                k as i64,
+                alpha,
+                a_ptr.add(a_off),
+                lda,
+                b_ptr.add(b_off),
+                ldb,
+                beta,
+                c_ptr.add(c_off),
+                n as i64,
+            );
+        }
+    };
+    if width >= side {
+        panel(0);
+    } else {
+        // The calling thread computes the first panel itself instead of
+        // sleeping until the pool is done: handing the whole job to the pool
+        // (`install`) cost about 100 µs a call here, more than 2 panels of
+        // 256³ gain.
+        parallel::in_place_scope(|scope| {
+            for start in (width..side).step_by(width) {
+                scope.spawn(move |_| panel(start));
+            }
+            panel(0);
+        });
+    }
+    true
 }
 
 // The plain loops compiled for AVX, chosen at run time (the wheel targets
@@ -515,5 +665,194 @@ mod tests {
         );
         parallel::set_num_threads(before);
         assert_eq!(one, two);
+    }
+
+    /// A reference row-major CBLAS GEMM: plain loops, 64-bit integers.
+    unsafe extern "C" fn reference_gemm<T: Float>(
+        layout: std::ffi::c_int,
+        trans_a: std::ffi::c_int,
+        trans_b: std::ffi::c_int,
+        m: i64,
+        n: i64,
+        k: i64,
+        alpha: T,
+        a: *const T,
+        lda: i64,
+        b: *const T,
+        ldb: i64,
+        beta: T,
+        c: *mut T,
+        ldc: i64,
+    ) {
+        assert_eq!(layout, blas::ROW_MAJOR);
+        let (m, n, k) = (m as usize, n as usize, k as usize);
+        let (lda, ldb, ldc) = (lda as usize, ldb as usize, ldc as usize);
+        let at = |p: *const T, ld: usize, trans: std::ffi::c_int, i: usize, j: usize| {
+            let index = if trans == blas::TRANS {
+                j * ld + i
+            } else {
+                i * ld + j
+            };
+            *p.add(index)
+        };
+        for i in 0..m {
+            for j in 0..n {
+                let mut sum = T::ZERO;
+                for p in 0..k {
+                    sum += at(a, lda, trans_a, i, p) * at(b, ldb, trans_b, p, j);
+                }
+                let slot = c.add(i * ldc + j);
+                *slot = if beta == T::ZERO {
+                    alpha * sum
+                } else {
+                    beta * *slot + alpha * sum
+                };
+            }
+        }
+    }
+
+    unsafe extern "C" fn one_thread() -> std::ffi::c_int {
+        1
+    }
+
+    unsafe extern "C" fn ignore_threads(_: std::ffi::c_int) {}
+
+    #[test]
+    fn cblas_panels_cover_the_product_for_every_layout() {
+        let lib = Cblas {
+            dgemm: reference_gemm::<f64>,
+            sgemm: reference_gemm::<f32>,
+            get_threads: one_thread,
+            set_threads: ignore_threads,
+            name: "reference",
+        };
+        let before = parallel::num_threads();
+        // Shapes on both sides of the panel split, wider and taller.
+        for &(m, k, n) in &[
+            (3, 5, 2),
+            (20, 600, 300),
+            (300, 600, 20),
+            (1, 7, 1),
+            (130, 140, 150),
+        ] {
+            let a_store = filled(m * k, 11);
+            let b_store = filled(k * n, 12);
+            let a = View::row_major(&a_store, m, k);
+            let b = View::row_major(&b_store, k, n);
+            // The same data seen through transposed storage.
+            let a_t_store: Vec<f64> = (0..k * m).map(|x| a_store[(x % m) * k + x / m]).collect();
+            let b_t_store: Vec<f64> = (0..n * k).map(|x| b_store[(x % k) * n + x / k]).collect();
+            let a_t = View::row_major(&a_t_store, k, m).t();
+            let b_t = View::row_major(&b_t_store, n, k).t();
+            let want = naive(&a_store, &b_store, m, k, n);
+            for threads in [1, 2, 3] {
+                parallel::set_num_threads(threads);
+                for (a, b) in [(a, b), (a_t, b), (a, b_t), (a_t, b_t)] {
+                    let mut out = vec![f64::NAN; m * n];
+                    assert!(cblas_matmul(&lib, &mut out, a, b, false, 1.0));
+                    for (got, want) in out.iter().zip(&want) {
+                        assert!((got - want).abs() < 1e-12 * k as f64, "{m}x{k}x{n}");
+                    }
+                    // Accumulating adds alpha times the product again.
+                    assert!(cblas_matmul(&lib, &mut out, a, b, true, 0.5));
+                    for (got, want) in out.iter().zip(&want) {
+                        assert!((got - 1.5 * want).abs() < 1e-12 * k as f64, "{m}x{k}x{n}");
+                    }
+                }
+            }
+        }
+        parallel::set_num_threads(before);
+    }
+
+    #[test]
+    fn cblas_declines_views_without_a_unit_stride() {
+        let lib = Cblas {
+            dgemm: reference_gemm::<f64>,
+            sgemm: reference_gemm::<f32>,
+            get_threads: one_thread,
+            set_threads: ignore_threads,
+            name: "reference",
+        };
+        let data = filled(8 * 6, 13);
+        // Every other column: neither stride is 1.
+        let a = View {
+            data: &data,
+            rows: 8,
+            cols: 3,
+            row_stride: 6,
+            col_stride: 2,
+        };
+        let b = View::row_major(&data[..3 * 4], 3, 4);
+        let mut out = vec![0.0; 8 * 4];
+        assert!(!cblas_matmul(&lib, &mut out, a, b, false, 1.0));
+    }
+
+    /// Like `reference_gemm`, but rows at multiples of 24 from the start of
+    /// each call sum in reverse, as a register tile's edge might.
+    unsafe extern "C" fn tiled_gemm<T: Float>(
+        layout: std::ffi::c_int,
+        trans_a: std::ffi::c_int,
+        trans_b: std::ffi::c_int,
+        m: i64,
+        n: i64,
+        k: i64,
+        alpha: T,
+        a: *const T,
+        lda: i64,
+        b: *const T,
+        ldb: i64,
+        beta: T,
+        c: *mut T,
+        ldc: i64,
+    ) {
+        assert_eq!(
+            (layout, trans_a, trans_b),
+            (blas::ROW_MAJOR, blas::NO_TRANS, blas::NO_TRANS)
+        );
+        let (m, n, k) = (m as usize, n as usize, k as usize);
+        let (lda, ldb, ldc) = (lda as usize, ldb as usize, ldc as usize);
+        for i in 0..m {
+            for j in 0..n {
+                let term = |p: usize| *a.add(i * lda + p) * *b.add(p * ldb + j);
+                let mut sum = T::ZERO;
+                if i % 24 == 0 {
+                    (0..k).rev().for_each(|p| sum += term(p));
+                } else {
+                    (0..k).for_each(|p| sum += term(p));
+                }
+                let slot = c.add(i * ldc + j);
+                *slot = if beta == T::ZERO {
+                    alpha * sum
+                } else {
+                    beta * *slot + alpha * sum
+                };
+            }
+        }
+    }
+
+    #[test]
+    fn calibration_finds_the_tile_step_of_the_library() {
+        let plain = Cblas {
+            dgemm: reference_gemm::<f64>,
+            sgemm: reference_gemm::<f32>,
+            get_threads: one_thread,
+            set_threads: ignore_threads,
+            name: "reference",
+        };
+        let both = |step| blas::PanelAlignment {
+            rows: step,
+            cols: step,
+        };
+        assert_eq!(blas::calibrate(&plain), both(16));
+        let tiled = Cblas {
+            dgemm: tiled_gemm::<f64>,
+            sgemm: tiled_gemm::<f32>,
+            ..plain
+        };
+        // Rows at multiples of 24 are special; columns are not.
+        assert_eq!(
+            blas::calibrate(&tiled),
+            blas::PanelAlignment { rows: 24, cols: 16 }
+        );
     }
 }

@@ -80,6 +80,13 @@ pub fn install<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     pool.install(work)
 }
 
+/// Runs `work` on the calling thread with a scope whose spawned tasks run
+/// on neurust's pool; returns once they have all finished.
+pub fn in_place_scope<'scope, R>(work: impl FnOnce(&rayon::Scope<'scope>) -> R) -> R {
+    let pool = Arc::clone(&slot().read().unwrap_or_else(|e| e.into_inner()).pool);
+    pool.in_place_scope(work)
+}
+
 /// Whether a memory-bound job of `elements` is worth splitting over threads.
 #[inline]
 pub fn worth_parallel(elements: usize) -> bool {

@@ -1,0 +1,255 @@
+//! An external CBLAS GEMM for large products (OpenBLAS, when installed).
+//!
+//! OpenBLAS's hand-written x86 kernels beat faer's on the CPUs measured here
+//! (1024³ float64 on one thread: 36 against 31 GFLOP/s), and they are what
+//! numpy runs. The kernels know nothing of where the library comes from: the
+//! bindings find it, resolve its symbols and hand the function pointers to
+//! `install`. Until then, or if none is found, `gemm` uses faer alone.
+//!
+//! The library always runs on one thread; `gemm` splits large products into
+//! row or column panels over neurust's own pool. OpenBLAS's own threading
+//! can change the order of the inner sums with the thread count (1000×777 ·
+//! 777×513 differs in 35% of its elements between one and two OpenBLAS
+//! threads). A single-threaded call blocks the inner dimension the same way
+//! whatever part of the output it computes, but its register tiles sum
+//! differently at their edges, so a panel must start where a tile of the
+//! whole product starts: float32 512×300 · 300×257 cut at row 64 changed
+//! 6,068 elements, cut at row 72 none (the Haswell kernel steps by 24 rows).
+//! The tile step depends on the CPU's kernel, so `panel_alignment` measures
+//! it once: the least width whose cuts reproduce the whole product's bits.
+
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use super::Float;
+
+/// `cblas_?gemm` with 64-bit integers (the ILP64 interface).
+pub type GemmFn<T> = unsafe extern "C" fn(
+    layout: c_int,
+    trans_a: c_int,
+    trans_b: c_int,
+    m: i64,
+    n: i64,
+    k: i64,
+    alpha: T,
+    a: *const T,
+    lda: i64,
+    b: *const T,
+    ldb: i64,
+    beta: T,
+    c: *mut T,
+    ldc: i64,
+) -> ();
+
+/// CBLAS's row-major layout flag.
+pub const ROW_MAJOR: c_int = 101;
+/// CBLAS's "use the matrix as stored" flag.
+pub const NO_TRANS: c_int = 111;
+/// CBLAS's "use the transpose" flag.
+pub const TRANS: c_int = 112;
+
+/// OpenBLAS's `openblas_get_num_threads`.
+pub type GetThreadsFn = unsafe extern "C" fn() -> c_int;
+/// OpenBLAS's `openblas_set_num_threads`.
+pub type SetThreadsFn = unsafe extern "C" fn(threads: c_int);
+
+/// The entry points of one CBLAS library.
+#[derive(Clone, Copy)]
+pub struct Cblas {
+    pub dgemm: GemmFn<f64>,
+    pub sgemm: GemmFn<f32>,
+    /// The library's own thread count, which must stay 1.
+    pub get_threads: GetThreadsFn,
+    pub set_threads: SetThreadsFn,
+    /// What `build_info` reports, such as "OpenBLAS 0.3.34 (Haswell)".
+    pub name: &'static str,
+}
+
+static LIBRARY: OnceLock<Cblas> = OnceLock::new();
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Makes `cblas` the GEMM for large products. Only the first call has an
+/// effect; it returns whether this call installed the library.
+///
+/// # Safety
+/// Both function pointers must be CBLAS `dgemm`/`sgemm` with 64-bit integer
+/// arguments, callable from any thread at once, and must stay valid for the
+/// rest of the process (the library is never unloaded).
+pub unsafe fn install(cblas: Cblas) -> bool {
+    LIBRARY.set(cblas).is_ok()
+}
+
+/// Puts the library back on one thread if something changed that (tools
+/// such as threadpoolctl set the count of every OpenBLAS in the process).
+pub fn keep_single_threaded(lib: &Cblas) {
+    // SAFETY: `install`'s contract: valid OpenBLAS entry points.
+    unsafe {
+        if (lib.get_threads)() != 1 {
+            (lib.set_threads)(1);
+        }
+    }
+}
+
+/// Turns the installed library on or off (off: every product uses faer).
+pub fn set_enabled(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// The installed library, whether enabled or not.
+pub fn installed() -> Option<&'static Cblas> {
+    LIBRARY.get()
+}
+
+/// The library large products use now, if any.
+pub fn active() -> Option<&'static Cblas> {
+    LIBRARY.get().filter(|_| ENABLED.load(Ordering::Relaxed))
+}
+
+/// How a strided matrix is passed to a row-major CBLAS call: the transpose
+/// flag and the leading dimension, or `None` if neither stride is 1.
+pub fn operand(
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) -> Option<(c_int, i64)> {
+    // A one-row (one-column) matrix never steps by its row (column) stride,
+    // so any leading dimension CBLAS accepts describes it.
+    if cols <= 1 || col_stride == 1 {
+        let ld = if rows <= 1 { cols.max(1) } else { row_stride };
+        if ld >= cols.max(1) {
+            return Some((NO_TRANS, i64::try_from(ld).ok()?));
+        }
+    }
+    if rows <= 1 || row_stride == 1 {
+        let ld = if cols <= 1 { rows.max(1) } else { col_stride };
+        if ld >= rows.max(1) {
+            return Some((TRANS, i64::try_from(ld).ok()?));
+        }
+    }
+    None
+}
+
+/// Panel widths tried by `panel_alignment`, smallest first: products of
+/// the register-tile sizes of OpenBLAS's x86 and ARM kernels (2 to 32).
+const ALIGNMENT_CANDIDATES: [usize; 7] = [16, 24, 32, 48, 96, 192, 384];
+
+/// The widths that row and column panels of a split product must be whole
+/// multiples of for the split to give the same bits as one call, for both
+/// element types; 0 for a direction in which no candidate width does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PanelAlignment {
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// The panel alignment of `lib`, measured on first use in a few
+/// milliseconds. (One library is installed per process, so the first
+/// measurement stands.)
+pub fn panel_alignment(lib: &Cblas) -> PanelAlignment {
+    static ALIGNMENT: OnceLock<PanelAlignment> = OnceLock::new();
+    *ALIGNMENT.get_or_init(|| calibrate(lib))
+}
+
+/// The least candidate widths at which cut products match whole ones.
+///
+/// On OpenBLAS 0.3.34's Haswell kernels this finds 24 for rows and none
+/// for columns: its float32 kernel treats the last 8 columns of every call
+/// differently, wherever the call ends.
+pub fn calibrate(lib: &Cblas) -> PanelAlignment {
+    let least = |by_columns: bool| {
+        ALIGNMENT_CANDIDATES
+            .into_iter()
+            .find(|&width| {
+                // float32 first: where a cut fails, it fails there.
+                cuts_match_whole::<f32>(lib, width, by_columns)
+                    && cuts_match_whole::<f64>(lib, width, by_columns)
+            })
+            .unwrap_or(0)
+    };
+    PanelAlignment {
+        rows: least(false),
+        cols: least(true),
+    }
+}
+
+/// Whether a product cut into panels of `width` rows (or columns) equals,
+/// bit for bit, the same product computed in one call.
+fn cuts_match_whole<T: Float>(lib: &Cblas, width: usize, by_columns: bool) -> bool {
+    // Several cuts, a ragged last panel and an odd inner length.
+    let (long, short, k) = (6 * width + 7, 37, 97);
+    let (m, n) = if by_columns {
+        (short, long)
+    } else {
+        (long, short)
+    };
+    let fill = |len: usize, seed: u64| -> Vec<T> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                T::from_f64((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5)
+            })
+            .collect()
+    };
+    let (a, b) = (fill(m * k, 1), fill(k * n, 2));
+    let gemm = T::cblas_gemm(lib);
+    let call = |rows: usize, cols: usize, a_off: usize, b_off: usize, c: &mut [T], c_off: usize| {
+        // SAFETY: `a` is m × k and `b` k × n row-major; the panel (rows ×
+        // cols from the offsets) lies inside them and inside `c` (m × n).
+        unsafe {
+            gemm(
+                ROW_MAJOR,
+                NO_TRANS,
+                NO_TRANS,
+                rows as i64,
+                cols as i64,
+                k as i64,
+                T::ONE,
+                a.as_ptr().add(a_off),
+                k as i64,
+                b.as_ptr().add(b_off),
+                n as i64,
+                T::ZERO,
+                c.as_mut_ptr().add(c_off),
+                n as i64,
+            )
+        }
+    };
+    let (mut whole, mut cut) = (vec![T::ZERO; m * n], vec![T::ZERO; m * n]);
+    call(m, n, 0, 0, &mut whole, 0);
+    for start in (0..long).step_by(width) {
+        let len = width.min(long - start);
+        if by_columns {
+            call(m, len, 0, start, &mut cut, start);
+        } else {
+            call(len, n, start * k, 0, &mut cut, start * n);
+        }
+    }
+    whole
+        .iter()
+        .zip(&cut)
+        .all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_major_and_transposed_views_map_to_cblas_flags() {
+        assert_eq!(operand(3, 4, 4, 1), Some((NO_TRANS, 4)));
+        assert_eq!(operand(3, 4, 10, 1), Some((NO_TRANS, 10)));
+        assert_eq!(operand(4, 3, 1, 4), Some((TRANS, 4)));
+        // One row or one column: the unused stride does not matter.
+        assert_eq!(operand(1, 5, 0, 1), Some((NO_TRANS, 5)));
+        assert_eq!(operand(5, 1, 7, 3), Some((NO_TRANS, 7)));
+        // Neither stride is 1: CBLAS cannot take it.
+        assert_eq!(operand(3, 4, 8, 2), None);
+        // Rows that overlap are not a CBLAS matrix either.
+        assert_eq!(operand(3, 4, 2, 1), None);
+    }
+}
