@@ -42,9 +42,9 @@ from reference import RTOL, with_layout
 TESTS = Path(__file__).resolve().parent
 
 # Sizes: SMALL keeps the GIL and one thread; LARGE is past the GIL-release (32k elements)
-# and the sigmoid's threading (256k) cut-offs and not a multiple of any chunk length.
+# and the sigmoid's threading (64k) cut-offs and not a multiple of any chunk length.
 SMALL = 7
-LARGE = 300_007
+LARGE = 200_003
 
 # Calls in the memory soak: the CI run, and --soak (the 1,000,000).
 CALLS = 100_000

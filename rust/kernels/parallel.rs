@@ -17,9 +17,10 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 pub const ELEMENTWISE_PARALLEL_MIN: usize = 1 << 20;
 
 /// Compute-bound elementwise work (the sigmoid's exponential, about 2.7 ns
-/// an element) is split from this size: 64k float64 sigmoids took 176 µs on
-/// one thread and 301 µs on two, 256k 702 µs and 424 µs.
-pub const EXPENSIVE_PARALLEL_MIN: usize = 1 << 18;
+/// an element) is split from this size: 64k float64 sigmoids took 164–169
+/// µs on one thread and 101–102 µs on two, in two runs on a noisy VM (the
+/// halves start on the calling thread and one pool thread).
+pub const EXPENSIVE_PARALLEL_MIN: usize = 1 << 16;
 
 /// The fixed chunk length for parallel elementwise work and for the ordered
 /// partial sums of long dot products.
