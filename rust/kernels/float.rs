@@ -3,6 +3,7 @@
 use core::fmt::Debug;
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use super::dot::DotLanes;
 use super::gemm::Gemm;
 
 /// `f32` or `f64`: what a kernel needs of its element type.
@@ -23,6 +24,7 @@ pub trait Float:
     + SubAssign
     + MulAssign
     + Gemm
+    + DotLanes
 {
     const ZERO: Self;
     const ONE: Self;
