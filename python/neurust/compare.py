@@ -1647,7 +1647,11 @@ def _threadpools() -> list[dict[str, Any]]:
     for library in threadpool_info():
         entry = {key: library.get(key) for key in keys}
         entry["num_threads"] = library.get("num_threads")
-        entry["file"] = os.path.basename(library.get("filepath") or "")
+        path = library.get("filepath") or ""
+        entry["file"] = os.path.basename(path)
+        # numpy's wheels keep their BLAS in numpy.libs (numpy/.dylibs on
+        # macOS); neurust's own OpenBLAS is another BLAS entry.
+        entry["numpy"] = "numpy" in path
         libraries.append(entry)
     return libraries
 
@@ -1660,7 +1664,7 @@ def software_info() -> dict[str, Any]:
     dict
         Versions (None for what is not installed), ``threadpools`` (the BLAS
         and OpenMP libraries loaded, with their thread counts; numpy's BLAS is
-        the one whose ``user_api`` is ``"blas"``) and ``neurust``
+        the ``"blas"`` entry whose ``numpy`` is true) and ``neurust``
         (its version and :func:`neurust.build_info`: build profile, SIMD
         kernels, GEMM).
     """
@@ -1722,7 +1726,8 @@ def _groups(report: Report) -> list[tuple[str, int, list[tuple[str, str]]]]:
 def _header_line(report: Report) -> str:
     machine, software = report.machine, report.software
     build = software["neurust"]
-    blas = next((lib for lib in software["threadpools"] if lib.get("user_api") == "blas"), None)
+    blases = [lib for lib in software["threadpools"] if lib.get("user_api") == "blas"]
+    blas = next((lib for lib in blases if lib.get("numpy")), blases[0] if blases else None)
     blas_text = f" ({blas.get('internal_api')} {blas.get('version')})" if blas else ""
     gpu = f", {', '.join(machine['gpus'])}" if machine["gpus"] else ", no GPU"
     parts = [
