@@ -264,6 +264,13 @@ def test_quick_tiny_sweep_writes_json_with_machine_software_and_results(
         assert result["throughput_unit"] in ("GFLOP/s", "GB/s")
     numpy_results = [r for r in results if r["backend"] == "numpy"]
     assert all(r["speedup_vs_numpy"] == pytest.approx(1.0) for r in numpy_results)
+    # Two OpenBLAS copies are loaded (numpy's and neurust's); the header names numpy's.
+    numpy_blas = [
+        lib for lib in software["threadpools"] if lib["user_api"] == "blas" and lib["numpy"]
+    ]
+    header = next(line for line in out.splitlines() if "neurust compare ·" in line)
+    if numpy_blas:
+        assert f"{numpy_blas[0]['internal_api']} {numpy_blas[0]['version']}" in header
     for workload in ("weighted_sum", "relu"):
         winners = [r for r in results if r["workload"] == workload and r["winner"]]
         assert len(winners) == 1
