@@ -271,16 +271,8 @@ pub fn weighted_sum_rows<T: Float>(matrix: &[T], weights: &[T], out: &mut [T]) {
     }
     // One part of whole rows per thread; the caller computes the first.
     let part = out.len().div_ceil(parallel::num_threads());
-    parallel::in_place_scope(|scope| {
-        let mut parts = matrix.chunks(part * cols).zip(out.chunks_mut(part));
-        let first = parts.next();
-        for (matrix, out) in parts {
-            scope.spawn(move |_| rows(matrix, out));
-        }
-        if let Some((matrix, out)) = first {
-            rows(matrix, out);
-        }
-    });
+    let parts = matrix.chunks(part * cols).zip(out.chunks_mut(part));
+    parallel::for_each_part(parts, |(matrix, out)| rows(matrix, out));
 }
 
 #[cfg(test)]

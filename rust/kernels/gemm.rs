@@ -280,8 +280,10 @@ fn cblas_matmul<T: Float>(
     } else {
         side
     };
-    let (a_ptr, b_ptr, c_ptr) = (a.data.as_ptr(), b.data.as_ptr(), SendPtr(out.as_mut_ptr()));
-    let (a_ptr, b_ptr) = (SendPtr(a_ptr.cast_mut()), SendPtr(b_ptr.cast_mut()));
+    // The library only reads through the `a` and `b` pointers.
+    let a_ptr = SendPtr(a.data.as_ptr().cast_mut());
+    let b_ptr = SendPtr(b.data.as_ptr().cast_mut());
+    let c_ptr = SendPtr(out.as_mut_ptr());
     let panel = |start: usize| {
         let len = width.min(side - start);
         // Offsets of the panel's first element in `a`, `b` and `out`.
@@ -315,20 +317,8 @@ fn cblas_matmul<T: Float>(
             );
         }
     };
-    if width >= side {
-        panel(0);
-    } else {
-        // The calling thread computes the first panel itself instead of
-        // sleeping until the pool is done: handing the whole job to the pool
-        // (`install`) cost about 100 µs a call here, more than 2 panels of
-        // 256³ gain.
-        parallel::in_place_scope(|scope| {
-            for start in (width..side).step_by(width) {
-                scope.spawn(move |_| panel(start));
-            }
-            panel(0);
-        });
-    }
+    // The first panel runs on the calling thread, the others on the pool.
+    parallel::for_each_part((0..side).step_by(width), panel);
     true
 }
 
@@ -667,22 +657,21 @@ mod tests {
         assert_eq!(one, two);
     }
 
-    /// A reference row-major CBLAS GEMM: plain loops, 64-bit integers.
-    unsafe extern "C" fn reference_gemm<T: Float>(
+    /// A plain-loop row-major CBLAS GEMM (64-bit integers) in which the rows
+    /// `reversed(i)` picks (counted from the start of each call) sum their
+    /// products in reverse, as a register tile's edge might.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn plain_gemm<T: Float>(
+        reversed: impl Fn(usize) -> bool,
         layout: std::ffi::c_int,
         trans_a: std::ffi::c_int,
         trans_b: std::ffi::c_int,
-        m: i64,
-        n: i64,
-        k: i64,
+        (m, n, k): (i64, i64, i64),
         alpha: T,
-        a: *const T,
-        lda: i64,
-        b: *const T,
-        ldb: i64,
+        (a, lda): (*const T, i64),
+        (b, ldb): (*const T, i64),
         beta: T,
-        c: *mut T,
-        ldc: i64,
+        (c, ldc): (*mut T, i64),
     ) {
         assert_eq!(layout, blas::ROW_MAJOR);
         let (m, n, k) = (m as usize, n as usize, k as usize);
@@ -697,9 +686,12 @@ mod tests {
         };
         for i in 0..m {
             for j in 0..n {
+                let term = |p: usize| at(a, lda, trans_a, i, p) * at(b, ldb, trans_b, p, j);
                 let mut sum = T::ZERO;
-                for p in 0..k {
-                    sum += at(a, lda, trans_a, i, p) * at(b, ldb, trans_b, p, j);
+                if reversed(i) {
+                    (0..k).rev().for_each(|p| sum += term(p));
+                } else {
+                    (0..k).for_each(|p| sum += term(p));
                 }
                 let slot = c.add(i * ldc + j);
                 *slot = if beta == T::ZERO {
@@ -711,21 +703,65 @@ mod tests {
         }
     }
 
+    /// A CBLAS `?gemm` entry point over `plain_gemm`.
+    macro_rules! fake_gemm {
+        ($name:ident, $reversed:expr) => {
+            unsafe extern "C" fn $name<T: Float>(
+                layout: std::ffi::c_int,
+                trans_a: std::ffi::c_int,
+                trans_b: std::ffi::c_int,
+                m: i64,
+                n: i64,
+                k: i64,
+                alpha: T,
+                a: *const T,
+                lda: i64,
+                b: *const T,
+                ldb: i64,
+                beta: T,
+                c: *mut T,
+                ldc: i64,
+            ) {
+                plain_gemm(
+                    $reversed,
+                    layout,
+                    trans_a,
+                    trans_b,
+                    (m, n, k),
+                    alpha,
+                    (a, lda),
+                    (b, ldb),
+                    beta,
+                    (c, ldc),
+                )
+            }
+        };
+    }
+
+    // Every row in order: what any correct library computes.
+    fake_gemm!(reference_gemm, |_| false);
+    // Rows at multiples of 24 sum differently.
+    fake_gemm!(tiled_gemm, |i| i % 24 == 0);
+
     unsafe extern "C" fn one_thread() -> std::ffi::c_int {
         1
     }
 
     unsafe extern "C" fn ignore_threads(_: std::ffi::c_int) {}
 
-    #[test]
-    fn cblas_panels_cover_the_product_for_every_layout() {
-        let lib = Cblas {
+    fn reference_lib() -> Cblas {
+        Cblas {
             dgemm: reference_gemm::<f64>,
             sgemm: reference_gemm::<f32>,
             get_threads: one_thread,
             set_threads: ignore_threads,
             name: "reference",
-        };
+        }
+    }
+
+    #[test]
+    fn cblas_panels_cover_the_product_for_every_layout() {
+        let lib = reference_lib();
         let before = parallel::num_threads();
         // Shapes on both sides of the panel split, wider and taller.
         for &(m, k, n) in &[
@@ -766,13 +802,7 @@ mod tests {
 
     #[test]
     fn cblas_declines_views_without_a_unit_stride() {
-        let lib = Cblas {
-            dgemm: reference_gemm::<f64>,
-            sgemm: reference_gemm::<f32>,
-            get_threads: one_thread,
-            set_threads: ignore_threads,
-            name: "reference",
-        };
+        let lib = reference_lib();
         let data = filled(8 * 6, 13);
         // Every other column: neither stride is 1.
         let a = View {
@@ -787,58 +817,9 @@ mod tests {
         assert!(!cblas_matmul(&lib, &mut out, a, b, false, 1.0));
     }
 
-    /// Like `reference_gemm`, but rows at multiples of 24 from the start of
-    /// each call sum in reverse, as a register tile's edge might.
-    unsafe extern "C" fn tiled_gemm<T: Float>(
-        layout: std::ffi::c_int,
-        trans_a: std::ffi::c_int,
-        trans_b: std::ffi::c_int,
-        m: i64,
-        n: i64,
-        k: i64,
-        alpha: T,
-        a: *const T,
-        lda: i64,
-        b: *const T,
-        ldb: i64,
-        beta: T,
-        c: *mut T,
-        ldc: i64,
-    ) {
-        assert_eq!(
-            (layout, trans_a, trans_b),
-            (blas::ROW_MAJOR, blas::NO_TRANS, blas::NO_TRANS)
-        );
-        let (m, n, k) = (m as usize, n as usize, k as usize);
-        let (lda, ldb, ldc) = (lda as usize, ldb as usize, ldc as usize);
-        for i in 0..m {
-            for j in 0..n {
-                let term = |p: usize| *a.add(i * lda + p) * *b.add(p * ldb + j);
-                let mut sum = T::ZERO;
-                if i % 24 == 0 {
-                    (0..k).rev().for_each(|p| sum += term(p));
-                } else {
-                    (0..k).for_each(|p| sum += term(p));
-                }
-                let slot = c.add(i * ldc + j);
-                *slot = if beta == T::ZERO {
-                    alpha * sum
-                } else {
-                    beta * *slot + alpha * sum
-                };
-            }
-        }
-    }
-
     #[test]
     fn calibration_finds_the_tile_step_of_the_library() {
-        let plain = Cblas {
-            dgemm: reference_gemm::<f64>,
-            sgemm: reference_gemm::<f32>,
-            get_threads: one_thread,
-            set_threads: ignore_threads,
-            name: "reference",
-        };
+        let plain = reference_lib();
         let both = |step| blas::PanelAlignment {
             rows: step,
             cols: step,
