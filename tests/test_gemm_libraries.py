@@ -15,9 +15,8 @@ from neurust import _core, _openblas
 openblas_loaded = nr.build_info()["gemm"].startswith("OpenBLAS")
 
 
-def info_in_child(**environment: str) -> str:
-    code = "import neurust as nr; print(nr.build_info()['gemm'])"
-    env = {**os.environ, **environment}
+def print_in_child(code: str, env: dict[str, str]) -> str:
+    """What ``code`` prints in a fresh interpreter with environment ``env``."""
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
@@ -33,7 +32,9 @@ def test_openblas_loads_when_installed() -> None:
 
 
 def test_neurust_gemm_faer_keeps_faer() -> None:
-    assert info_in_child(NEURUST_GEMM="faer").startswith("faer 0.24")
+    code = "import neurust as nr; print(nr.build_info()['gemm'])"
+    gemm = print_in_child(code, {**os.environ, "NEURUST_GEMM": "faer"})
+    assert gemm.startswith("faer 0.24")
 
 
 def test_loading_does_not_change_openblas_num_threads_for_others() -> None:
@@ -42,10 +43,7 @@ def test_loading_does_not_change_openblas_num_threads_for_others() -> None:
         env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
         if value is not None:
             env["OPENBLAS_NUM_THREADS"] = value
-        done = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
-        assert done.stdout.strip() == str(value)
+        assert print_in_child(code, env) == str(value)
 
 
 def test_a_missing_library_is_an_os_error() -> None:
