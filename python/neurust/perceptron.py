@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from neurust import _core
 from neurust._convert import as_float_array
+from neurust._validation import generator, positive_int, positive_learning_rate, shape_text
 
 __all__ = ["Perceptron"]
 
@@ -61,24 +60,14 @@ class Perceptron:
     epochs_: int
 
     def __init__(self, n_inputs: int, lr: float = 1.0, seed: int | None = None) -> None:
-        if isinstance(n_inputs, bool) or not isinstance(n_inputs, numbers.Integral):
-            raise TypeError(f"n_inputs must be an int, got {type(n_inputs).__name__}")
-        if n_inputs < 1:
-            raise ValueError(f"n_inputs must be a positive integer, got {n_inputs}")
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-            raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
-        if not (lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"lr must be a positive, finite number, got {lr}")
-        self.n_inputs = int(n_inputs)
-        self.lr = float(lr)
+        # Counts here never reach a compiled kernel as an index, so no upper bound.
+        self.n_inputs = positive_int(n_inputs, "n_inputs", at_most=None)
+        self.lr = positive_learning_rate(lr)
         if seed is None:
             self.weights_ = np.zeros(self.n_inputs)
             self.bias_ = 0.0
         else:
-            try:
-                rng = np.random.default_rng(seed)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"seed must be None or a non-negative int: {error}") from None
+            rng = generator(seed)
             self.weights_ = rng.uniform(-0.5, 0.5, self.n_inputs)
             self.bias_ = float(rng.uniform(-0.5, 0.5))
         self.converged_ = False
@@ -88,8 +77,8 @@ class Perceptron:
         x = as_float_array(X, "X").astype(np.float64, copy=False)
         if x.ndim != 2 or x.shape[1] != self.n_inputs:
             raise ValueError(
-                f"X has shape {x.shape}, but the perceptron has {self.n_inputs} inputs; "
-                f"X needs shape (samples, {self.n_inputs})"
+                f"X has shape {shape_text(x.shape)}, but the perceptron has "
+                f"{self.n_inputs} inputs; X needs shape (samples, {self.n_inputs})"
             )
         return x
 
@@ -124,23 +113,20 @@ class Perceptron:
         >>> nr.Perceptron(2).fit([[0, 0], [1, 1]], [0, 1]).converged_
         True
         """
-        if isinstance(max_epochs, bool) or not isinstance(max_epochs, numbers.Integral):
-            raise TypeError(f"max_epochs must be an int, got {type(max_epochs).__name__}")
-        if max_epochs < 1:
-            raise ValueError(f"max_epochs must be a positive integer, got {max_epochs}")
+        max_epochs = positive_int(max_epochs, "max_epochs", at_most=None)
         x = self._inputs(X)
         if not np.all(np.isfinite(x)):
             raise ValueError("X must be finite (NaN or infinity would poison the weights)")
         targets = as_float_array(y, "y")
         if targets.shape != (x.shape[0],):
             raise ValueError(
-                f"y has shape {targets.shape}, but X has {x.shape[0]} rows; "
+                f"y has shape {shape_text(targets.shape)}, but X has {x.shape[0]} rows; "
                 f"y needs shape ({x.shape[0]},)"
             )
         if not np.all((targets == 0) | (targets == 1)):
             raise ValueError("y must hold only 0 and 1")
         self.converged_ = False
-        for epoch in range(1, int(max_epochs) + 1):
+        for epoch in range(1, max_epochs + 1):
             mistakes = 0
             for sample, target in zip(x, targets, strict=True):
                 error = float(target - self._fires(sample))
