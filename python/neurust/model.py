@@ -11,67 +11,37 @@ place; the others run a Python loop over their own kernels.
 from __future__ import annotations
 
 import functools
-import json
 import math
-import numbers
 import os
-import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import numpy as np
 
+from neurust import _persistence
 from neurust._convert import as_float_array
-from neurust.backends import Backend, get_backend
+from neurust._progress import progress_bar
+from neurust._validation import (
+    backend_for,
+    choice,
+    float_dtype,
+    generator,
+    learning_rate,
+    net_inputs,
+    net_targets,
+    parameter_arrays,
+    positive_int,
+    shape_text,
+)
+from neurust.backends import Backend
 from neurust.backends._mlp import ACTIVATIONS, REDUCTIONS
+from neurust.backends._partial import partial_fit_of
 
 __all__ = ["TwoLayerNet"]
 
 _INITS = ("normal", "he")
-_DTYPES = ("float32", "float64")
-_FORMAT = "neurust.TwoLayerNet/1"
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    if value > sys.maxsize:
-        raise ValueError(f"{name} must be at most {sys.maxsize}, got {value}")
-    return int(value)
-
-
-def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if value not in choices:
-        valid = ", ".join(repr(choice) for choice in choices)
-        raise ValueError(f"{name} must be one of {valid}, got {value!r}")
-    return str(value)
-
-
-def _learning_rate(lr: Any) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
-    value = float(lr)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"lr must be a finite, non-negative number, got {value}")
-    return value
-
-
-def _generator(seed: Any) -> np.random.Generator:
-    """``numpy.random.default_rng(seed)``, with errors that name ``seed``."""
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"seed must be None or a non-negative int: {error}") from None
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
@@ -86,48 +56,6 @@ def _locked(method: _Method) -> _Method:
             return method(self, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
-
-
-@contextmanager
-def _progress_bar(steps: int, enabled: bool) -> Iterator[Callable[[int, float], None] | None]:
-    """A progress bar showing the loss (rich, else tqdm), as a ``(steps_done, loss)`` callback."""
-    if not enabled:
-        yield None
-        return
-    try:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-    except ImportError:
-        pass
-    else:
-        columns = (
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.6g}"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, transient=False) as progress:
-            task = progress.add_task("training", total=steps, loss=math.nan)
-            yield lambda done, loss: progress.update(task, completed=done, loss=loss)
-        return
-    try:
-        from tqdm.auto import tqdm  # type: ignore[import-untyped]
-    except ImportError:
-        yield None  # neither library is installed: train without a bar
-        return
-    with tqdm(total=steps, desc="training") as bar:
-
-        def update(done: int, loss: float) -> None:
-            bar.update(done - bar.n)
-            bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
-
-        yield update
 
 
 class TwoLayerNet:
@@ -185,30 +113,14 @@ class TwoLayerNet:
         init: str = "normal",
         backend: str | Backend = "rust",
     ) -> None:
-        self.input_dim = _positive_int(input_dim, "input_dim")
-        self.hidden_dim = _positive_int(hidden_dim, "hidden_dim")
-        self.output_dim = _positive_int(output_dim, "output_dim")
-        self.activation = _choice(activation, "activation", ACTIVATIONS)
+        self.input_dim = positive_int(input_dim, "input_dim")
+        self.hidden_dim = positive_int(hidden_dim, "hidden_dim")
+        self.output_dim = positive_int(output_dim, "output_dim")
+        self.activation = choice(activation, "activation", ACTIVATIONS)
         self.bias = bool(bias)
-        try:
-            dtype_name = np.dtype(dtype).name
-        except (TypeError, ValueError):
-            raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
-        self.dtype = np.dtype(_choice(dtype_name, "dtype", _DTYPES))
-        self.init = _choice(init, "init", _INITS)
-        if isinstance(backend, str):
-            self.backend: Backend = get_backend(backend)
-        elif isinstance(backend, Backend):
-            self.backend = backend
-        else:
-            raise TypeError(
-                f"backend must be a backend name or a Backend, got {type(backend).__name__}"
-            )
-        if self.dtype.name not in self.backend.dtypes:
-            raise ValueError(
-                f"backend {self.backend.name!r} computes only {', '.join(self.backend.dtypes)}, "
-                f"not {self.dtype.name}"
-            )
+        self.dtype = float_dtype(dtype)
+        self.init = choice(init, "init", _INITS)
+        self.backend: Backend = backend_for(backend, self.dtype)
         self.history_: np.ndarray | None = None
         """The loss before each step of the last ``fit`` (kept when it is interrupted)."""
         self._native: dict[str, Any] | None = None
@@ -230,7 +142,7 @@ class TwoLayerNet:
         return shapes
 
     def _initial_parameters(self, seed: int | None) -> dict[str, np.ndarray]:
-        rng = _generator(seed)
+        rng = generator(seed)
         # Drawn in float64 in a fixed order (w1, then w2), then cast: the same
         # seed gives the same weights for every backend and both dtypes.
         params = {}
@@ -267,34 +179,7 @@ class TwoLayerNet:
 
     def _checked(self, params: Mapping[str, Any], what: str) -> dict[str, np.ndarray]:
         """``params`` with the net's names, shapes and dtype, or an error naming the misfit."""
-        expected = self._shapes()
-        if not isinstance(params, Mapping):
-            raise TypeError(f"{what} must be a dict of arrays, got {type(params).__name__}")
-        missing = sorted(set(expected) - set(params))
-        unknown = sorted(set(params) - set(expected))
-        if missing or unknown:
-            raise ValueError(
-                f"{what} must have exactly the keys {sorted(expected)}; "
-                f"missing {missing}, unexpected {unknown}"
-            )
-        checked = {}
-        for name, shape in expected.items():
-            value = params[name]
-            try:
-                array = value if isinstance(value, np.ndarray) else np.asarray(value)
-            except (TypeError, ValueError) as error:
-                raise TypeError(f"{what}[{name!r}] is not an array: {error}") from None
-            if array.dtype != self.dtype:
-                raise TypeError(
-                    f"{what}[{name!r}] has dtype {array.dtype}, but the net is {self.dtype.name}"
-                )
-            if array.shape != shape:
-                raise ValueError(
-                    f"{what}[{name!r}] has shape {_shape(array.shape)}, "
-                    f"but the net needs {_shape(shape)}"
-                )
-            checked[name] = array
-        return checked
+        return parameter_arrays(params, self._shapes(), self.dtype, what)
 
     @_locked
     def load_parameters(self, params: Mapping[str, Any]) -> None:
@@ -340,30 +225,11 @@ class TwoLayerNet:
             params[name] = array if array.flags.writeable else array.copy()
         self._set_parameters(params)
 
-    # --- data --------------------------------------------------------------------------------
+    def _inputs(self, x: Any) -> np.ndarray:
+        return net_inputs(x, self.input_dim, self.dtype)
 
-    def _inputs(self, x: Any, name: str = "X") -> np.ndarray:
-        array = as_float_array(x, name).astype(self.dtype, copy=False)
-        if array.ndim != 2 or array.shape[1] != self.input_dim:
-            raise ValueError(
-                f"{name} has shape {_shape(array.shape)}, but the net has input_dim "
-                f"{self.input_dim}; {name} needs shape (samples, {self.input_dim})"
-            )
-        return np.ascontiguousarray(array)
-
-    def _targets(self, y: Any, rows: int, name: str = "Y") -> np.ndarray:
-        array = as_float_array(y, name).astype(self.dtype, copy=False)
-        if array.ndim == 1 and self.output_dim == 1 and array.shape[0] == rows:
-            array = array.reshape(rows, 1)  # one target per sample
-        if array.shape != (rows, self.output_dim):
-            raise ValueError(
-                f"{name} has shape {_shape(array.shape)}, but X has {rows} rows and the net has "
-                f"output_dim {self.output_dim}; {name} needs shape ({rows}, {self.output_dim})"
-            )
-        if rows == 0:
-            # Every backend would answer differently (nan, 0/0, an empty sum).
-            raise ValueError("X has no rows; the loss and its gradients need at least one sample")
-        return np.ascontiguousarray(array)
+    def _targets(self, y: Any, rows: int) -> np.ndarray:
+        return net_targets(y, rows, self.output_dim, self.dtype)
 
     # --- computing ---------------------------------------------------------------------------
 
@@ -397,7 +263,7 @@ class TwoLayerNet:
         single = x.ndim == 1
         if single and x.shape != (self.input_dim,):
             raise ValueError(
-                f"X has shape {_shape(x.shape)}, but the net has input_dim {self.input_dim}; "
+                f"X has shape {shape_text(x.shape)}, but the net has input_dim {self.input_dim}; "
                 f"a single sample needs shape ({self.input_dim},)"
             )
         x = self._inputs(x.reshape(1, -1) if single else x)
@@ -433,7 +299,7 @@ class TwoLayerNet:
         >>> net.loss(np.ones((2, 3)), net(np.ones((2, 3))))
         0.0
         """
-        reduction = _choice(reduction, "reduction", REDUCTIONS)
+        reduction = choice(reduction, "reduction", REDUCTIONS)
         x = self._inputs(X)
         y = self._targets(Y, x.shape[0])
         backend = self.backend
@@ -475,7 +341,7 @@ class TwoLayerNet:
         >>> grads["w1"].shape
         (3, 4)
         """
-        reduction = _choice(reduction, "reduction", REDUCTIONS)
+        reduction = choice(reduction, "reduction", REDUCTIONS)
         x = self._inputs(X)
         y = self._targets(Y, x.shape[0])
         backend = self.backend
@@ -514,7 +380,7 @@ class TwoLayerNet:
         >>> net = nr.TwoLayerNet(3, 4, 1, seed=0)
         >>> net.step(net.gradients(np.ones((2, 3)), np.zeros((2, 1))), lr=1e-3)
         """
-        lr = _learning_rate(lr)
+        lr = learning_rate(lr)
         checked = self._checked(grads, "grads")
         for name, value in self._params.items():
             value -= lr * checked[name]  # lr is a Python float: float32 stays float32
@@ -585,51 +451,54 @@ class TwoLayerNet:
         >>> bool(history[-1] < history[0] / 10_000)
         True
         """
-        steps = _positive_int(steps, "steps")
-        lr = _learning_rate(lr)
+        steps = positive_int(steps, "steps")
+        lr = learning_rate(lr)
         if batch_size is not None:
-            batch_size = _positive_int(batch_size, "batch_size")
-        reduction = _choice(reduction, "reduction", REDUCTIONS)
+            batch_size = positive_int(batch_size, "batch_size")
+        reduction = choice(reduction, "reduction", REDUCTIONS)
         x = self._inputs(X)
         y = self._targets(Y, x.shape[0])
-        backend = self.backend
-        native = self._native_parameters()
-        with _progress_bar(steps, progress) as update:
-            try:
-                params, history = backend.mlp_fit(
-                    backend.from_numpy(x),
-                    backend.from_numpy(y),
-                    native,
-                    activation=self.activation,
-                    steps=steps,
-                    lr=lr,
-                    reduction=reduction,
-                    batch_size=batch_size,
-                    callback=update,
-                    callback_every=max(1, steps // 100) if update else None,
-                )
-            except BaseException as error:
-                if hasattr(error, "params"):  # stopped mid-loop: keep the last completed step
-                    self._adopt_native(error.params)
-                    self.history_ = np.asarray(error.history, dtype=self.dtype)  # type: ignore[attr-defined]
-                raise
+        bar = progress_bar(steps, "training", show_loss=True) if progress else nullcontext()
+        with bar as shown:
+            params, history = self._train(x, y, steps, lr, batch_size, reduction, shown)
         self._adopt_native(params)
         self.history_ = np.asarray(history, dtype=self.dtype)
         return self.history_
 
-    # --- saving ------------------------------------------------------------------------------
+    def _train(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        steps: int,
+        lr: float,
+        batch_size: int | None,
+        reduction: str,
+        bar: Any,
+    ) -> tuple[dict[str, Any], Any]:
+        """The backend's ``mlp_fit``; a stopped fit leaves the last completed step in the net."""
+        backend = self.backend
+        update = None if bar is None else bar.update
+        try:
+            return backend.mlp_fit(
+                backend.from_numpy(x),
+                backend.from_numpy(y),
+                self._native_parameters(),
+                activation=self.activation,
+                steps=steps,
+                lr=lr,
+                reduction=reduction,
+                batch_size=batch_size,
+                callback=update,
+                callback_every=max(1, steps // 100) if update else None,
+            )
+        except BaseException as error:
+            partial = partial_fit_of(error)
+            if partial is not None:
+                self._adopt_native(partial.params)
+                self.history_ = np.asarray(partial.history, dtype=self.dtype)
+            raise
 
-    def _config(self) -> dict[str, Any]:
-        return {
-            "format": _FORMAT,
-            "input_dim": self.input_dim,
-            "hidden_dim": self.hidden_dim,
-            "output_dim": self.output_dim,
-            "activation": self.activation,
-            "bias": self.bias,
-            "dtype": self.dtype.name,
-            "init": self.init,
-        }
+    # --- saving ------------------------------------------------------------------------------
 
     @_locked
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -645,8 +514,9 @@ class TwoLayerNet:
         >>> net.save("net.npz")  # doctest: +SKIP
         >>> nr.TwoLayerNet.load("net.npz")  # doctest: +SKIP
         """
-        arrays: dict[str, Any] = {"config": np.array(json.dumps(self._config())), **self._params}
-        np.savez(path, **arrays)
+        config = {key: getattr(self, key) for key in _persistence.CONSTRUCTOR_KEYS}
+        config["dtype"] = self.dtype.name
+        _persistence.write(path, config, self._params)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], backend: str | Backend = "rust") -> TwoLayerNet:
@@ -673,14 +543,7 @@ class TwoLayerNet:
         --------
         >>> net = nr.TwoLayerNet.load("net.npz")  # doctest: +SKIP
         """
-        with np.load(path, allow_pickle=False) as data:
-            try:
-                config = json.loads(str(data["config"]))
-            except (KeyError, ValueError) as error:
-                raise ValueError(f"{os.fspath(path)!r} is not a saved TwoLayerNet") from error
-            if not isinstance(config, dict) or config.get("format") != _FORMAT:
-                raise ValueError(f"{os.fspath(path)!r} is not a saved TwoLayerNet")
-            params = {name: data[name] for name in data.files if name != "config"}
+        config, params = _persistence.read(path)
         net = cls(
             config["input_dim"],
             config["hidden_dim"],

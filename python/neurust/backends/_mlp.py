@@ -5,8 +5,10 @@ Every backend provides ``mlp_forward``, ``mlp_loss``, ``mlp_gradients`` and
 native arrays keyed ``"w1"``, ``"w2"`` (and ``"b1"``, ``"b2"`` for a net with
 biases); ``w1`` is ``(input_dim, hidden_dim)``, ``w2`` is
 ``(hidden_dim, output_dim)``. The Rust backend runs ``mlp_fit`` in one
-compiled call; the others share :class:`LoopFit`'s Python loop, one call of
-``mlp_train_step`` per step (which a backend may compile, as JAX does).
+compiled call; the others share :class:`LoopFit`: its ``mlp_fit`` takes the
+keyword arguments once, as a :class:`FitOptions`, and hands them to
+``run_fit``, a Python loop of one ``mlp_train_step`` per step (which a backend
+may compile, as JAX does, or replace, as JAX does for full batches).
 
 :class:`ArrayMlp` writes the maths once for array libraries with numpy's
 operators (numpy, torch, JAX). The loss is ``Σ (P - Y)²`` (``"sum"``, as the
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from neurust.backends._partial import attach
 
 Params = dict[str, Any]
 """Parameter name -> native array."""
@@ -44,17 +49,6 @@ def non_finite_error(loss: float, step: int, lr: float) -> FloatingPointError:
     )
 
 
-def annotate(error: BaseException, params: Params, history: np.ndarray) -> None:
-    """Attach what a stopped fit leaves behind to the exception that stopped it.
-
-    ``params`` are valid as of ``steps_done`` completed steps; ``history`` holds
-    the losses before each of them.
-    """
-    error.params = params  # type: ignore[attr-defined]
-    error.history = history  # type: ignore[attr-defined]
-    error.steps_done = len(history)  # type: ignore[attr-defined]
-
-
 def batch_bounds(rows: int, batch_size: int | None, step: int) -> tuple[int, int]:
     """The rows step ``step`` trains on: consecutive blocks of ``batch_size``, cyclically.
 
@@ -66,6 +60,29 @@ def batch_bounds(rows: int, batch_size: int | None, step: int) -> tuple[int, int
     blocks = -(-rows // batch_size)
     start = (step % blocks) * batch_size
     return start, min(start + batch_size, rows)
+
+
+def is_full_batch(rows: int, batch_size: int | None) -> bool:
+    """Whether every step trains on all ``rows``, by :func:`batch_bounds`' rule."""
+    return batch_bounds(rows, batch_size, 0) == (0, rows)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The keyword arguments of ``mlp_fit``, as one value (see :meth:`LoopFit.mlp_fit`)."""
+
+    activation: str
+    steps: int
+    lr: float
+    reduction: str = "sum"
+    batch_size: int | None = None
+    callback: Progress | None = None
+    callback_every: int | None = None
+
+    @property
+    def every(self) -> int:
+        """Steps between calls of ``callback`` (all of them when not given)."""
+        return self.callback_every or self.steps
 
 
 def _size(array: Any) -> int:
@@ -101,26 +118,32 @@ class LoopFit:
         """Train by gradient descent; return the new parameters and the loss before each step.
 
         Raises FloatingPointError at the first non-finite loss, before that
-        step's update. Any exception (KeyboardInterrupt included) leaves the
-        parameters of the last completed step and the history so far on the
-        exception (see :func:`annotate`); the parameters are replaced as a
-        whole after each step, so they are never half updated.
+        step's update. Any exception (KeyboardInterrupt included) that stops
+        the fit carries the parameters of the last completed step and the
+        history so far (see :mod:`neurust.backends._partial`); the parameters
+        are replaced as a whole after each step, so they are never half updated.
         """
-        rows = len(x)
-        every = callback_every or steps
+        options = FitOptions(activation, steps, lr, reduction, batch_size, callback, callback_every)
+        return self.run_fit(x, y, params, options)
+
+    def run_fit(
+        self, x: Any, y: Any, params: Params, options: FitOptions
+    ) -> tuple[Params, np.ndarray]:
+        """:meth:`mlp_fit` as one step at a time in Python: the loop every other one must match."""
+        rows, steps, lr = len(x), options.steps, options.lr
         history = [0.0] * steps
         done = 0
         try:
             # numpy would warn as a diverging run overflows; the loss check reports it instead.
             with np.errstate(over="ignore", invalid="ignore"):
                 for step in range(steps):
-                    start, end = batch_bounds(rows, batch_size, step)
+                    start, end = batch_bounds(rows, options.batch_size, step)
                     if (start, end) == (0, rows):
                         batch_x, batch_y = x, y
                     else:
                         batch_x, batch_y = x[start:end], y[start:end]
                     loss, new_params = self.mlp_train_step(
-                        batch_x, batch_y, params, activation, reduction, lr
+                        batch_x, batch_y, params, options.activation, options.reduction, lr
                     )
                     loss_value = float(loss)
                     if not math.isfinite(loss_value):
@@ -130,10 +153,12 @@ class LoopFit:
                     history[step] = loss_value
                     params = new_params
                     done = step + 1
-                    if callback is not None and (done % every == 0 or done == steps):
-                        callback(done, loss_value)
+                    if options.callback is not None and (
+                        done % options.every == 0 or done == steps
+                    ):
+                        options.callback(done, loss_value)
         except BaseException as error:
-            annotate(error, params, np.asarray(history[:done]))
+            attach(error, params, history[:done])
             raise
         return params, np.asarray(history)
 

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from neurust.backends._base import BaseBackend
-from neurust.backends._mlp import ArrayMlp, Params, Progress, annotate, non_finite_error
+from neurust.backends._mlp import ArrayMlp, FitOptions, Params, is_full_batch, non_finite_error
+from neurust.backends._partial import attach
 
 
 @jax.jit
@@ -119,19 +120,8 @@ class JaxBackend(ArrayMlp, BaseBackend):
             compiled = self._scan_fits[key] = jax.jit(fit, static_argnums=4)
         return compiled
 
-    def mlp_fit(
-        self,
-        x: Any,
-        y: Any,
-        params: Params,
-        *,
-        activation: str,
-        steps: int,
-        lr: float,
-        reduction: str = "sum",
-        batch_size: int | None = None,
-        callback: Progress | None = None,
-        callback_every: int | None = None,
+    def run_fit(
+        self, x: Any, y: Any, params: Params, options: FitOptions
     ) -> tuple[Params, np.ndarray]:
         """Train with the whole loop compiled: ``lax.scan`` over chunks of steps.
 
@@ -141,26 +131,15 @@ class JaxBackend(ArrayMlp, BaseBackend):
         up to the step before it, so the parameters and the error are those
         of the step-by-step loop. Mini-batches use that loop.
         """
-        if batch_size is not None and batch_size < len(x):
-            return super().mlp_fit(
-                x,
-                y,
-                params,
-                activation=activation,
-                steps=steps,
-                lr=lr,
-                reduction=reduction,
-                batch_size=batch_size,
-                callback=callback,
-                callback_every=callback_every,
-            )
-        run = self._scan_fit(activation, reduction)
-        every = callback_every or steps
+        if not is_full_batch(len(x), options.batch_size):
+            return super().run_fit(x, y, params, options)
+        run = self._scan_fit(options.activation, options.reduction)
+        steps, lr = options.steps, options.lr
         history: list[float] = []
         done = 0
         try:
             while done < steps:
-                chunk = min(every, steps - done)
+                chunk = min(options.every, steps - done)
                 new_params, losses = run(x, y, params, lr, chunk)
                 losses = np.asarray(losses)
                 bad = np.flatnonzero(~np.isfinite(losses))
@@ -174,9 +153,9 @@ class JaxBackend(ArrayMlp, BaseBackend):
                 params = new_params
                 history.extend(losses.tolist())
                 done += chunk
-                if callback is not None:
-                    callback(done, float(losses[-1]))
+                if options.callback is not None:
+                    options.callback(done, float(losses[-1]))
         except BaseException as error:
-            annotate(error, params, np.asarray(history[:done]))
+            attach(error, params, history[:done])
             raise
         return params, np.asarray(history)
