@@ -6,24 +6,31 @@ import numpy as np
 import pytest
 
 import neurust as nr
+from neurust import _seeds
 from reference import assert_close
 
-# Four games: the toes, win/loss record and number of fans of a team.
-TOES = [8.5, 9.5, 9.9, 9.0]
-RECORD = [0.65, 0.8, 0.8, 0.9]
-FANS = [1.2, 1.3, 0.5, 1.0]
-
-ONE_NEURON_TOES = [8.5, 9.0, 9.5, 10.0]
-ONE_NEURON_WEIGHT = 0.1
+# The seeds' inputs come from neurust._seeds; the numbers they must give are stated here.
+ONE_NEURON_TOES = _seeds.ONE_NEURON_TOES
+ONE_NEURON_WEIGHT = _seeds.ONE_NEURON_WEIGHT
 ONE_NEURON_PREDICTIONS = [0.85, 0.90, 0.95, 1.00]
 
-THREE_INPUT_WEIGHTS = [0.1, 0.2, 0.0]
+THREE_INPUT_WEIGHTS = _seeds.GAME_WEIGHTS
 THREE_INPUT_PREDICTIONS = [0.98, 1.11, 1.15, 1.08]
+
+RELU_INPUTS, RELU_WEIGHTS = _seeds.RELU_INPUTS, _seeds.RELU_WEIGHTS
+# The last weight negated makes the weighted sum -21, which relu must clip to 0.
+RELU_WEIGHTS_NEGATIVE = (*RELU_WEIGHTS[:-1], -RELU_WEIGHTS[-1])
 
 
 def games(dtype: np.dtype) -> np.ndarray:
     """One row per game, one column per input (toes, record, fans)."""
-    return np.column_stack([TOES, RECORD, FANS]).astype(dtype)
+    return _seeds.games(dtype)
+
+
+def test_seeds_module_states_the_same_expected_numbers() -> None:
+    assert list(_seeds.ONE_NEURON_PREDICTIONS) == ONE_NEURON_PREDICTIONS
+    assert list(_seeds.GAME_PREDICTIONS) == THREE_INPUT_PREDICTIONS
+    assert _seeds.RELU_OUTPUT == 19.0
 
 
 def test_one_neuron_prediction_is_input_times_weight(dtype: np.dtype) -> None:
@@ -49,17 +56,17 @@ def test_three_input_neuron_first_game_is_within_1e5_of_098(dtype: np.dtype) -> 
 
 
 def test_weighted_sum_of_integer_lists_is_the_float_19() -> None:
-    weighted = nr.weighted_sum([2, 3, 4], [1, -1, 5])
+    weighted = nr.weighted_sum([int(v) for v in RELU_INPUTS], [int(w) for w in RELU_WEIGHTS])
     assert weighted == 19.0
     assert weighted.dtype == np.float64
 
 
 def test_relu_of_the_positive_weighted_sum_passes_19_through() -> None:
-    assert nr.relu(nr.weighted_sum([2.0, 3.0, 4.0], [1.0, -1.0, 5.0])) == 19.0
+    assert nr.relu(nr.weighted_sum(RELU_INPUTS, RELU_WEIGHTS)) == 19.0
 
 
 def test_relu_of_a_negative_weighted_sum_is_zero() -> None:
-    assert nr.relu(nr.weighted_sum([2.0, 3.0, 4.0], [1.0, -1.0, -5.0])) == 0.0
+    assert nr.relu(nr.weighted_sum(RELU_INPUTS, RELU_WEIGHTS_NEGATIVE)) == 0.0
 
 
 # The same numbers through every backend, on its native arrays.
@@ -80,11 +87,13 @@ def test_three_input_neuron_on_every_backend(backend: nr.Backend, dtype: np.dtyp
     assert abs(float(predictions[0]) - 0.98) < 1e-5
 
 
-@pytest.mark.parametrize(("weights", "expected"), [([1, -1, 5], 19.0), ([1, -1, -5], 0.0)])
+@pytest.mark.parametrize(
+    ("weights", "expected"), [(RELU_WEIGHTS, 19.0), (RELU_WEIGHTS_NEGATIVE, 0.0)]
+)
 def test_weighted_sum_then_relu_on_every_backend(
     backend: nr.Backend, dtype: np.dtype, weights: list[float], expected: float
 ) -> None:
-    x = backend.from_numpy(np.array([2, 3, 4], dtype))
+    x = backend.from_numpy(np.array(RELU_INPUTS, dtype))
     w = backend.from_numpy(np.array(weights, dtype))
     y = backend.to_numpy(backend.relu(backend.weighted_sum(x, w)))
     assert_close(y, np.array(expected, dtype))

@@ -10,23 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 
 import neurust as nr
+from neurust import _seeds
 
 # --------------------------------------------------------------------------------------
 # neurust demo: the seeds' examples in order, each result beside the seed's number
 # --------------------------------------------------------------------------------------
-
-# The seeds' worked examples (see DESIGN.md, "Reference numbers").
-_TOES = (8.5, 9.0, 9.5, 10.0)
-_TOES_EXPECTED = (0.85, 0.90, 0.95, 1.00)
-_GAMES = {
-    "toes": (8.5, 9.5, 9.9, 9.0),
-    "record": (0.65, 0.8, 0.8, 0.9),
-    "fans": (1.2, 1.3, 0.5, 1.0),
-}
-_GAME_WEIGHTS = (0.1, 0.2, 0.0)
-_GAMES_EXPECTED = (0.98, 1.11, 1.15, 1.08)
-_SEED_LOSSES = {0: 9105954.33, 50: 11819.75, 100: 732.03, 200: 65.96, 300: 61.52, 400: 61.51}
-_GATES = {"AND": (0, 0, 0, 1), "OR": (0, 1, 1, 1), "XOR": (0, 1, 1, 0)}
 
 
 def _heading(number: int, title: str) -> None:
@@ -35,44 +23,48 @@ def _heading(number: int, title: str) -> None:
 
 
 def _one_neuron() -> None:
-    _heading(1, "One neuron: prediction = toes × weight (weight 0.1)")
+    weight = _seeds.ONE_NEURON_WEIGHT
+    _heading(1, f"One neuron: prediction = toes × weight (weight {weight})")
     print(f"   {'toes':>6}  {'neurust':>8}  {'seed':>6}")
-    for toes, expected in zip(_TOES, _TOES_EXPECTED, strict=True):
-        prediction = float(nr.weighted_sum([toes], [0.1]))
+    for toes, expected in zip(_seeds.ONE_NEURON_TOES, _seeds.ONE_NEURON_PREDICTIONS, strict=True):
+        prediction = float(nr.weighted_sum([toes], [weight]))
         print(f"   {toes:>6}  {prediction:>8.4f}  {expected:>6.2f}")
 
 
 def _three_inputs() -> None:
-    _heading(2, "Three inputs: weighted sum of toes, record, fans (weights 0.1, 0.2, 0.0)")
-    games = np.column_stack([_GAMES["toes"], _GAMES["record"], _GAMES["fans"]])
-    predictions = np.asarray(nr.weighted_sum(games, _GAME_WEIGHTS))
+    weights = _seeds.GAME_WEIGHTS
+    listed = ", ".join(map(str, weights))
+    _heading(2, f"Three inputs: weighted sum of toes, record, fans (weights {listed})")
+    games = _seeds.games()
+    predictions = np.asarray(nr.weighted_sum(games, weights))
     print(f"   {'toes':>5} {'record':>7} {'fans':>5}  {'neurust':>8}  {'seed':>5}")
-    for row, prediction, expected in zip(games, predictions, _GAMES_EXPECTED, strict=True):
+    expected_predictions = _seeds.GAME_PREDICTIONS
+    for row, prediction, expected in zip(games, predictions, expected_predictions, strict=True):
         toes, record, fans = row
         print(f"   {toes:>5} {record:>7} {fans:>5}  {prediction:>8.4f}  {expected:>5.2f}")
 
 
 def _relu_neuron() -> None:
     _heading(3, "A ReLU neuron: a = x · w, y = relu(a)")
-    x, w = [2.0, 3.0, 4.0], [1.0, -1.0, 5.0]
+    x, w = list(_seeds.RELU_INPUTS), list(_seeds.RELU_WEIGHTS)
     a = float(nr.weighted_sum(x, w))
     y = float(nr.relu(np.array([a]))[0])
+    expected = f"{_seeds.RELU_OUTPUT:g}"
     print(f"   x = {x}, w = {w}")
-    print(f"   a = {a:g} (seed: 19)   y = relu(a) = {y:g} (seed: 19)")
+    print(f"   a = {a:g} (seed: {expected})   y = relu(a) = {y:g} (seed: {expected})")
 
 
 def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> None:
     _heading(4, "Two-layer network: 128 samples, 1000 → 100 → 1, ReLU, lr 1e-6")
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((128, 1000))
-    y = rng.standard_normal((128, 1))
-    net = nr.TwoLayerNet(1000, 100, 1, activation="relu", seed=seed + 1, backend=backend)
+    x, y = _seeds.net_data(seed)
+    sizes = (_seeds.NET_INPUTS, _seeds.NET_HIDDEN, _seeds.NET_OUTPUTS)
+    net = nr.TwoLayerNet(*sizes, activation="relu", seed=seed + 1, backend=backend)
     started = time.perf_counter()
-    history = net.fit(x, y, steps=steps, lr=1e-6, progress=progress)
+    history = net.fit(x, y, steps=steps, lr=_seeds.NET_LR, progress=progress)
     elapsed = time.perf_counter() - started
     print(f"   {'step':>5}  {'neurust loss':>14}  {'seed loss':>11}")
     for step in range(0, steps, 50):
-        seed_loss = _SEED_LOSSES.get(step)
+        seed_loss = _seeds.NET_LOSSES.get(step)
         seed_text = f"{seed_loss:>11.2f}" if seed_loss is not None else " " * 11
         print(f"   {step:>5}  {history[step]:>14.2f}  {seed_text}")
     final = float(net.loss(x, y))
@@ -85,8 +77,8 @@ def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> None:
 
 def _perceptron() -> None:
     _heading(5, "Perceptron: step(x · w + b), trained with the perceptron rule")
-    inputs = [[0, 0], [0, 1], [1, 0], [1, 1]]
-    for gate, targets in _GATES.items():
+    inputs = [list(pair) for pair in _seeds.GATE_INPUTS]
+    for gate, targets in _seeds.GATES.items():
         perceptron = nr.Perceptron(2).fit(inputs, targets, max_epochs=100)
         predictions = perceptron.predict(inputs).tolist()
         outcome = (
