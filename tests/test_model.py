@@ -108,10 +108,22 @@ def net_on(backend: nr.Backend | str, params: dict[str, np.ndarray], activation:
 
 
 def test_same_seed_gives_same_initial_weights_on_every_backend(backend: nr.Backend) -> None:
-    reference = nr.TwoLayerNet(6, 4, 2, seed=7, backend="numpy").parameters()
-    params = nr.TwoLayerNet(6, 4, 2, seed=7, backend=backend).parameters()
-    for name in ("w1", "w2"):
-        np.testing.assert_array_equal(params[name], reference[name])
+    # The weights are drawn in numpy before any backend sees them, so parameters()
+    # alone would agree whatever a backend did to them. Read them back through the
+    # backend instead: its forward pass, and one fit step at lr 0, which hands back
+    # the backend's own arrays unchanged.
+    rng = np.random.default_rng(7)
+    w1, w2 = rng.standard_normal((6, 4)), rng.standard_normal((4, 2))
+    data = np.random.default_rng(8)
+    x, y = data.standard_normal((5, 6)), data.standard_normal((5, 2))
+    predictions = np.maximum(x @ w1, 0) @ w2
+    net = nr.TwoLayerNet(6, 4, 2, seed=7, backend=backend)
+    np.testing.assert_allclose(net(x), predictions, rtol=1e-12)
+    history = net.fit(x, y, steps=1, lr=0.0)
+    np.testing.assert_allclose(history[0], np.sum((predictions - y) ** 2), rtol=1e-12)
+    params = net.parameters()
+    np.testing.assert_array_equal(params["w1"], w1)
+    np.testing.assert_array_equal(params["w2"], w2)
 
 
 def test_normal_init_draws_the_standard_normal_stream_w1_then_w2() -> None:
