@@ -66,8 +66,10 @@ def progress_bar(
             task = progress.add_task(description, total=total, loss=math.nan)
 
             def update(completed: int, loss: float | None) -> None:
-                fields = {} if loss is None else {"loss": loss}
-                progress.update(task, completed=completed, **fields)
+                if loss is None:
+                    progress.update(task, completed=completed)
+                else:
+                    progress.update(task, completed=completed, loss=loss)
 
             def advance(text: str, steps: int) -> None:
                 progress.update(task, advance=steps, description=text)

@@ -29,11 +29,12 @@ def positive_int(value: Any, name: str, *, at_most: int | None = sys.maxsize) ->
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
+    number = int(value)
+    if number < 1:
         raise ValueError(f"{name} must be a positive integer, got {value}")
-    if at_most is not None and value > at_most:
+    if at_most is not None and number > at_most:
         raise ValueError(f"{name} must be at most {at_most}, got {value}")
-    return int(value)
+    return number
 
 
 def choice(value: Any, name: str, choices: tuple[str, ...]) -> str:

@@ -43,7 +43,6 @@ __all__ = ["TwoLayerNet"]
 
 _INITS = ("normal", "he")
 
-
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -224,6 +223,8 @@ class TwoLayerNet:
             # numpy and Rust hand back the model's own arrays; JAX's are read-only views.
             params[name] = array if array.flags.writeable else array.copy()
         self._set_parameters(params)
+
+    # --- data --------------------------------------------------------------------------------
 
     def _inputs(self, x: Any) -> np.ndarray:
         return net_inputs(x, self.input_dim, self.dtype)

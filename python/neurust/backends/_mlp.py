@@ -42,7 +42,10 @@ REDUCTIONS = ("sum", "mean")
 
 
 def non_finite_error(loss: float, step: int, lr: float) -> FloatingPointError:
-    """The error every backend raises when the loss stops being finite (the same text as Rust's)."""
+    """The error every backend raises when the loss stops being finite.
+
+    The Rust binding raises the same text, so a caller sees one message whatever the backend.
+    """
     return FloatingPointError(
         f"the loss became {loss} at step {step} (lr={lr}); the parameters are kept as they "
         "were before that step; try a smaller learning rate"
@@ -67,17 +70,17 @@ def is_full_batch(rows: int, batch_size: int | None) -> bool:
     return batch_bounds(rows, batch_size, 0) == (0, rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FitOptions:
-    """The keyword arguments of ``mlp_fit``, as one value (see :meth:`LoopFit.mlp_fit`)."""
+    """The keyword arguments of :meth:`LoopFit.mlp_fit` (which states the defaults) as one value."""
 
     activation: str
     steps: int
     lr: float
-    reduction: str = "sum"
-    batch_size: int | None = None
-    callback: Progress | None = None
-    callback_every: int | None = None
+    reduction: str
+    batch_size: int | None
+    callback: Progress | None
+    callback_every: int | None
 
     @property
     def every(self) -> int:
@@ -123,7 +126,15 @@ class LoopFit:
         history so far (see :mod:`neurust.backends._partial`); the parameters
         are replaced as a whole after each step, so they are never half updated.
         """
-        options = FitOptions(activation, steps, lr, reduction, batch_size, callback, callback_every)
+        options = FitOptions(
+            activation=activation,
+            steps=steps,
+            lr=lr,
+            reduction=reduction,
+            batch_size=batch_size,
+            callback=callback,
+            callback_every=callback_every,
+        )
         return self.run_fit(x, y, params, options)
 
     def run_fit(
