@@ -19,6 +19,7 @@ from neurust._core import (
     step,
     weighted_sum,
 )
+from neurust._diagram import neuron_dot
 from neurust.backends import (
     Backend,
     BackendUnavailableError,
@@ -41,6 +42,7 @@ __all__ = [
     "get_backend",
     "get_num_threads",
     "linear",
+    "neuron_dot",
     "relu",
     "relu_grad",
     "set_num_threads",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -54,7 +55,7 @@ def _relu_neuron() -> None:
     print(f"   a = {a:g} (seed: {expected})   y = relu(a) = {y:g} (seed: {expected})")
 
 
-def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> None:
+def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> nr.TwoLayerNet:
     _heading(4, "Two-layer network: 128 samples, 1000 → 100 → 1, ReLU, lr 1e-6")
     x, y = _seeds.net_data(seed)
     sizes = (_seeds.NET_INPUTS, _seeds.NET_HIDDEN, _seeds.NET_OUTPUTS)
@@ -73,6 +74,7 @@ def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> None:
         f"   the loss fell {history[0] / final:,.0f}-fold in {elapsed:.2f} s "
         f"on the {net.backend.name} backend"
     )
+    return net
 
 
 def _perceptron() -> None:
@@ -92,7 +94,13 @@ def _perceptron() -> None:
         )
 
 
-def demo(backend: str = "rust", steps: int = 500, seed: int = 0, progress: bool = True) -> None:
+def demo(
+    backend: str = "rust",
+    steps: int = 500,
+    seed: int = 0,
+    progress: bool = True,
+    plots: str | os.PathLike[str] | None = None,
+) -> None:
     """Walk through the seeds' examples, printing each result beside the seed's number.
 
     Parameters
@@ -105,13 +113,27 @@ def demo(backend: str = "rust", steps: int = 500, seed: int = 0, progress: bool 
         Seeds the random data and weights.
     progress : bool
         Show a progress bar while training.
+    plots : str or path-like, optional
+        A folder to draw the seeds' pictures into, as PNG files (needs matplotlib).
+
+    Raises
+    ------
+    neurust._plots.PlotFolderError
+        If ``plots`` cannot be created or written (checked before any work).
     """
+    if plots is not None:
+        from neurust import _plots
+
+        folder = _plots.prepare_folder(plots)
     print(f"neurust {nr.__version__} demo: the seeds' examples, computed by neurust")
     _one_neuron()
     _three_inputs()
     _relu_neuron()
-    _two_layer(backend, steps, seed, progress)
+    net = _two_layer(backend, steps, seed, progress)
     _perceptron()
+    if plots is not None:
+        _heading(6, f"Pictures: the seeds' figures in {folder}")
+        _plots.write_figures(folder, net)
 
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,6 +141,9 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=500, help="training steps (default: 500)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--plots", metavar="DIR", help="also draw the seeds' pictures as PNGs in DIR"
+    )
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -130,7 +155,11 @@ def _run_demo(args: argparse.Namespace) -> int:
     except ValueError as error:  # unknown, or known but unavailable here
         print(f"neurust demo: {error}", file=sys.stderr)
         return 2
-    demo(args.backend, args.steps, args.seed, progress=not args.no_progress)
+    try:
+        demo(args.backend, args.steps, args.seed, not args.no_progress, args.plots)
+    except (ImportError, OSError) as error:  # --plots: no matplotlib, or an unwritable folder
+        print(f"neurust demo: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

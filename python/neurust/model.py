@@ -570,6 +570,23 @@ class TwoLayerNet:
         self.__dict__.update(state)
         self._lock = threading.RLock()
 
+    def to_dot(self, max_nodes: int = 6) -> str:
+        """Graphviz DOT text of the layers, their sizes, the activation and biases.
+
+        Layers wider than ``max_nodes`` collapse to a few units and an ellipsis
+        (``"… 1000 inputs …"``); see ``neurust._diagram.network_dot``. Render it
+        with ``dot -Tpng``.
+
+        Examples
+        --------
+        >>> "… 1000 inputs …" in nr.TwoLayerNet(1000, 100, 1, seed=0).to_dot()
+        True
+        """
+        from neurust._diagram import network_dot
+
+        sizes = (self.input_dim, self.hidden_dim, self.output_dim)
+        return network_dot(*sizes, self.activation, self.bias, max_nodes)
+
     def __repr__(self) -> str:
         return (
             f"TwoLayerNet({self.input_dim}, {self.hidden_dim}, {self.output_dim}, "
