@@ -6,14 +6,18 @@ computes float64 input in float32, and every backend must run both natively.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neurust.backends import CopyInto, ReluInto
 from neurust.backends._base import BaseBackend
 from neurust.backends._mlp import ArrayMlp, Params, Progress, annotate, non_finite_error
+
+_NO_OUT = "jax arrays are immutable: no out="
 
 
 @jax.jit
@@ -62,6 +66,10 @@ class JaxBackend(ArrayMlp, BaseBackend):
     """
 
     name = "jax"
+    color = "#2ca02c"
+    asynchronous = True
+    threads_fixed_at_start = True  # XLA reads its pool size from XLA_FLAGS once
+    unsupported = MappingProxyType({ReluInto: _NO_OUT, CopyInto: _NO_OUT})
 
     weighted_sum = staticmethod(_weighted_sum)
     relu = staticmethod(_relu)
