@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
@@ -166,10 +166,9 @@ class TrainStep(Protocol):
         ...
 
 
-Capability = TypeVar("Capability")
-
-
-def capability(backend: Backend, kind: type[Capability]) -> Capability | None:
+# ``kind`` is typed ``type``, not ``type[T]`` -> ``T | None``: mypy refuses a protocol
+# class where ``type[T]`` is expected ("only concrete class can be given").
+def capability(backend: Backend, kind: type) -> Any:
     """Return ``backend`` as an optional capability ``kind`` if it has it, else None.
 
     Parameters
@@ -182,9 +181,9 @@ def capability(backend: Backend, kind: type[Capability]) -> Capability | None:
 
     Returns
     -------
-    object or None
-        ``backend`` itself, typed as ``kind``, when it defines that capability's
-        method; None when it does not (:func:`missing_capability` says why).
+    Backend or None
+        ``backend`` itself when it defines that capability's method; None when
+        it does not (:func:`missing_capability` says why).
 
     Examples
     --------
