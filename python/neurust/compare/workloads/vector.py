@@ -74,10 +74,12 @@ def _elements_inputs(size: Size, dtype: np.dtype, rng: np.random.Generator) -> I
     return {"x": rng.standard_normal(size.dims[0]).astype(dtype)}
 
 
-def _elementwise_prepare(kernel_name: str) -> Callable[[Backend, Inputs, Size], Case]:
+def _elementwise_prepare(
+    kernel_of: Callable[[Backend], Callable[[Any], Any]],
+) -> Callable[[Backend, Inputs, Size], Case]:
     def prepare(backend: Backend, inputs: Inputs, size: Size) -> Case:
         x = backend.from_numpy(inputs["x"])
-        kernel = getattr(backend, kernel_name)
+        kernel = kernel_of(backend)
         return Case(lambda: kernel(x), lambda out: as_numpy(backend, out))
 
     return prepare
@@ -156,14 +158,14 @@ def _elementwise(
 RELU = _elementwise(
     "relu",
     "max(x, 0) of a vector, into a new array",
-    _elementwise_prepare("relu"),
+    _elementwise_prepare(lambda backend: backend.relu),
     quick=("4", "64k", "1M"),
     flops_per_element=1,
 )
 SIGMOID = _elementwise(
     "sigmoid",
     "1 / (1 + exp(-x)) of a vector, into a new array",
-    _elementwise_prepare("sigmoid"),
+    _elementwise_prepare(lambda backend: backend.sigmoid),
     quick=("4", "64k"),
     flops_per_element=4,
 )
