@@ -17,7 +17,10 @@ import pytest
 
 import neurust as nr
 from neurust import compare
+from neurust.backends import TrainStep, capability
 from neurust.backends.numpy import NumpyBackend
+from neurust.backends.python import PythonBackend
+from neurust.compare import sweep
 
 # Settings that make a sweep finish in a second or two.
 FAST = ["--quick", "--repeat", "2", "--min-time", "0.0005", "--no-progress"]
@@ -205,6 +208,81 @@ def test_max_error_is_infinite_for_a_different_shape() -> None:
     assert compare.max_error(np.zeros(3), np.zeros((3, 1))) == float("inf")
 
 
+# -- what a backend can do: declared capabilities, never its name -------------------------
+
+
+def test_a_workload_that_needs_a_capability_runs_on_a_backend_that_declares_it() -> None:
+    class WritablePython(PythonBackend):
+        def relu_into(self, x: list[float], out: list[float]) -> list[float]:
+            out[:] = self.relu(x)
+            return out
+
+    relu_out = compare.WORKLOADS["relu_out"]
+    size = relu_out.parse_size("4")
+    assert compare.skip_reason(relu_out, size, "float64", 1, WritablePython(), 1) is None
+    reason = compare.skip_reason(relu_out, size, "float64", 1, PythonBackend(), 1)
+    assert reason == "nested lists have no out= (they are rebuilt on every call)"
+
+
+def test_backends_without_relu_into_or_copy_into_are_skipped_with_their_own_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "run.json"
+    argv = [*FAST, "--workloads", "relu_out,copy", "--sizes", "4", "--json", str(path)]
+    status, _, _ = run_main(capsys, *argv, "--backends", "python,numpy,rust")
+    assert status == 0
+    results = {(r["workload"], r["backend"]): r for r in json.loads(path.read_text())["results"]}
+    assert {key: r["status"] for key, r in results.items()} == {
+        ("relu_out", "python"): "skipped",
+        ("relu_out", "numpy"): "ok",
+        ("relu_out", "rust"): "ok",
+        ("copy", "python"): "skipped",
+        ("copy", "numpy"): "ok",
+        ("copy", "rust"): "skipped",
+    }
+    assert "nested lists have no out=" in results[("copy", "python")]["reason"]
+    assert "neurust has no copy kernel" in results[("copy", "rust")]["reason"]
+
+
+def _train_step_case(backend: nr.Backend) -> tuple[compare.Case, compare.Size]:
+    workload = compare.WORKLOADS["train_step"]
+    size = workload.parse_size("4x3x8x1")
+    inputs = workload.make_inputs(size, np.dtype("float64"), np.random.default_rng(0))
+    return workload.prepare(backend, inputs, size), size
+
+
+def test_train_step_calls_the_fused_step_of_a_backend_that_declares_one() -> None:
+    steps: list[tuple[Any, ...]] = []
+
+    class Fused(NumpyBackend):
+        def mlp_train_step(self, *args: Any) -> Any:
+            steps.append(args[3:])  # activation, reduction, learning rate
+            return super().mlp_train_step(*args)
+
+    case, size = _train_step_case(Fused())
+    case.call()
+    case.call()
+    assert steps == [("relu", "sum", compare.learning_rate(size))] * 2
+
+
+def test_train_step_without_a_fused_step_takes_gradients_then_a_step() -> None:
+    rust = nr.get_backend("rust")
+    assert capability(rust, TrainStep) is None
+    got, _ = _train_step_case(rust)
+    expected, _ = _train_step_case(NumpyBackend())
+    error = compare.max_error(got.result(got.call()), expected.result(expected.call()))
+    assert error <= compare.TOLERANCE["float64"]
+
+
+def test_sync_hook_waits_only_for_a_backend_that_queues_work() -> None:
+    class Queued(NumpyBackend):
+        asynchronous = True
+
+    queued = Queued()
+    assert compare.sync_hook(NumpyBackend()) is None
+    assert compare.sync_hook(queued) == queued.synchronize
+
+
 # -- sizes ---------------------------------------------------------------------------------
 
 
@@ -293,7 +371,7 @@ def test_unavailable_backend_is_reported_as_skipped_and_the_run_goes_on(
             raise nr.BackendUnavailableError("backend 'torch-cuda' is not available: no GPU here")
         return nr.get_backend(name)
 
-    monkeypatch.setattr(compare, "get_backend", get_backend)
+    monkeypatch.setattr(sweep, "get_backend", get_backend)
     path = tmp_path / "run.json"
     status, out, _ = run_main(
         capsys, *TINY_SWEEP, "--backends", "numpy,torch-cuda,rust", "--json", str(path)
@@ -335,7 +413,7 @@ def test_a_result_that_differs_from_numpy_is_shown_as_a_mismatch(
     def get_backend(name: str) -> nr.Backend:
         return WrongRelu() if name == "rust" else nr.get_backend(name)
 
-    monkeypatch.setattr(compare, "get_backend", get_backend)
+    monkeypatch.setattr(sweep, "get_backend", get_backend)
     path = tmp_path / "run.json"
     argv = [*FAST, "--workloads", "relu", "--sizes", "relu=1k"]
     status, out, _ = run_main(capsys, *argv, "--backends", "numpy,rust", "--json", str(path))
@@ -358,7 +436,7 @@ def test_a_backend_that_raises_is_reported_as_an_error_and_the_run_goes_on(
             raise RuntimeError("kernel exploded")
 
     monkeypatch.setattr(
-        compare, "get_backend", lambda name: Broken() if name == "rust" else nr.get_backend(name)
+        sweep, "get_backend", lambda name: Broken() if name == "rust" else nr.get_backend(name)
     )
     status, out, _ = run_main(capsys, *TINY_SWEEP, "--backends", "numpy,rust")
     assert status == 1

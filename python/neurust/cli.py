@@ -164,7 +164,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
-# neurust compare: implemented in neurust/compare.py, which owns its options
+# neurust compare: implemented in the neurust.compare package, which owns its options
 # --------------------------------------------------------------------------------------
 
 

@@ -4,11 +4,17 @@ Every backend implements :class:`Backend` on its *native* arrays (nested lists,
 ndarrays, tensors, jax arrays) and converts with ``from_numpy`` / ``to_numpy``,
 so a timing of a kernel measures compute, not conversion. Backend modules are
 imported only when asked for: ``import neurust`` never imports torch or jax.
+
+A backend may offer more than the protocol requires: each optional capability
+(:class:`ReluInto`, :class:`CopyInto`, :class:`TrainStep`) is a protocol of its
+own, which a backend has by defining its method, and which callers find with
+:func:`capability`, never by the backend's name.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
@@ -18,8 +24,13 @@ __all__ = [
     "Array",
     "Backend",
     "BackendUnavailableError",
+    "CopyInto",
+    "ReluInto",
+    "TrainStep",
     "available_backends",
+    "capability",
     "get_backend",
+    "missing_capability",
 ]
 
 Array: TypeAlias = Any
@@ -43,6 +54,19 @@ class Backend(Protocol):
     """Where the arrays live: ``"cpu"``, ``"cuda"``, ..."""
     dtypes: tuple[str, ...]
     """The dtypes computed natively; other float inputs come back as float64."""
+    color: str
+    """Its colour in plots (``neurust compare --plot``): any matplotlib colour."""
+    asynchronous: bool
+    """Whether kernels may return before their work is done (CUDA, JAX): a timing must
+    then call :meth:`synchronize` before it reads the clock."""
+    interpreted: bool
+    """Whether the kernels run in the interpreter, element by element (pure Python): too
+    slow for the larger sizes of a comparison."""
+    threads_fixed_at_start: bool
+    """Whether the library fixes its thread count when it starts (JAX's XLA), so that
+    thread limits set afterwards do not reach it."""
+    unsupported: Mapping[type, str]
+    """Why it lacks an optional capability (:class:`ReluInto`, ...), by capability."""
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -98,6 +122,90 @@ class Backend(Protocol):
         callback: Any = ...,
         callback_every: int | None = ...,
     ) -> tuple[dict[str, Array], np.ndarray]: ...
+
+
+# --- optional capabilities ------------------------------------------------------------------
+
+
+@runtime_checkable
+class ReluInto(Protocol):
+    """Optional: relu written into an existing array, for backends whose arrays can be written."""
+
+    def relu_into(self, x: Array, out: Array) -> Array:
+        """Write ``relu(x)`` into ``out`` (same shape and dtype as ``x``) and return ``out``."""
+        ...
+
+
+@runtime_checkable
+class CopyInto(Protocol):
+    """Optional: a plain copy into an existing array (the memory-bandwidth ceiling of ReluInto)."""
+
+    def copy_into(self, source: Array, out: Array) -> Array:
+        """Copy ``source`` into ``out`` (same shape and dtype) and return ``out``."""
+        ...
+
+
+@runtime_checkable
+class TrainStep(Protocol):
+    """Optional: one gradient-descent step of the two-layer network as one call.
+
+    A backend that has it may fuse or compile the step (JAX does); one that has
+    not takes the same step as ``mlp_gradients`` followed by ``mlp_step``.
+    """
+
+    def mlp_train_step(
+        self,
+        x: Array,
+        y: Array,
+        params: dict[str, Array],
+        activation: str,
+        reduction: str,
+        lr: float,
+    ) -> tuple[Array, dict[str, Array]]:
+        """Return ``(loss before the step, new parameters)``."""
+        ...
+
+
+# ``kind`` is typed ``type``, not ``type[T]`` -> ``T | None``: mypy refuses a protocol
+# class where ``type[T]`` is expected ("only concrete class can be given").
+def capability(backend: Backend, kind: type) -> Any:
+    """Return ``backend`` as an optional capability ``kind`` if it has it, else None.
+
+    Parameters
+    ----------
+    backend : Backend
+        Any backend.
+    kind : type
+        One of the optional capabilities: :class:`ReluInto`, :class:`CopyInto`,
+        :class:`TrainStep`.
+
+    Returns
+    -------
+    Backend or None
+        ``backend`` itself when it defines that capability's method; None when
+        it does not (:func:`missing_capability` says why).
+
+    Examples
+    --------
+    >>> from neurust.backends import ReluInto, capability, get_backend
+    >>> capability(get_backend("numpy"), ReluInto) is not None
+    True
+    >>> capability(get_backend("python"), ReluInto) is None
+    True
+    """
+    return backend if isinstance(backend, kind) else None
+
+
+def missing_capability(backend: Backend, kind: type) -> str:
+    """Why ``backend`` lacks the optional capability ``kind``, in the backend's own words.
+
+    Examples
+    --------
+    >>> from neurust.backends import ReluInto, get_backend, missing_capability
+    >>> missing_capability(get_backend("python"), ReluInto)
+    'nested lists have no out= (they are rebuilt on every call)'
+    """
+    return backend.unsupported.get(kind) or f"backend {backend.name!r} has no {kind.__name__}"
 
 
 class BackendUnavailableError(ValueError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 
@@ -9,8 +11,13 @@ class BaseBackend:
     """An eager backend on the CPU that computes float32 and float64 natively."""
 
     name: str
+    color: str
     device: str = "cpu"
     dtypes: tuple[str, ...] = ("float32", "float64")
+    asynchronous: bool = False
+    interpreted: bool = False
+    threads_fixed_at_start: bool = False
+    unsupported: Mapping[type, str] = MappingProxyType({})
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -6,15 +6,19 @@ computes float64 input in float32, and every backend must run both natively.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neurust.backends import CopyInto, ReluInto
 from neurust.backends._base import BaseBackend
 from neurust.backends._mlp import ArrayMlp, FitOptions, Params, is_full_batch, non_finite_error
 from neurust.backends._partial import attach
+
+_NO_OUT = "jax arrays are immutable: no out="
 
 
 @jax.jit
@@ -63,6 +67,10 @@ class JaxBackend(ArrayMlp, BaseBackend):
     """
 
     name = "jax"
+    color = "#2ca02c"
+    asynchronous = True
+    threads_fixed_at_start = True  # XLA reads its pool size from XLA_FLAGS once
+    unsupported = MappingProxyType({ReluInto: _NO_OUT, CopyInto: _NO_OUT})
 
     weighted_sum = staticmethod(_weighted_sum)
     relu = staticmethod(_relu)

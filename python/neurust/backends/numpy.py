@@ -12,6 +12,7 @@ class NumpyBackend(ArrayMlp, BaseBackend):
     """numpy arrays; matrix products go through numpy's BLAS."""
 
     name = "numpy"
+    color = "#1f77b4"
 
     def from_numpy(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(a, order="C")  # ascontiguousarray would make 0-d arrays 1-d
@@ -24,6 +25,13 @@ class NumpyBackend(ArrayMlp, BaseBackend):
 
     def relu(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0)
+
+    def relu_into(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0, out=out)
+
+    def copy_into(self, source: np.ndarray, out: np.ndarray) -> np.ndarray:
+        np.copyto(out, source)
+        return out
 
     def relu_grad(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return np.where(x > 0, grad, 0)

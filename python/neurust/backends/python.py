@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from neurust.backends import CopyInto, ReluInto
 from neurust.backends._base import BaseBackend
 from neurust.backends._mlp import ListMlp
 
 Nested = Any  # a float, or a (nested) list of floats
+
+_NO_OUT = "nested lists have no out= (they are rebuilt on every call)"
 
 
 def _dot(inputs: Sequence[float], weights: Sequence[float]) -> float:
@@ -66,7 +70,10 @@ class PythonBackend(ListMlp, BaseBackend):
     """Nested lists of Python floats; no numpy in the kernels."""
 
     name = "python"
+    color = "#7f7f7f"
     dtypes = ("float64",)
+    interpreted = True
+    unsupported = MappingProxyType({ReluInto: _NO_OUT, CopyInto: _NO_OUT})
 
     def from_numpy(self, a: np.ndarray) -> Nested:
         return np.asarray(a, dtype=np.float64).tolist()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from neurust import _core
+from neurust.backends import CopyInto
 from neurust.backends._base import BaseBackend
 from neurust.backends._mlp import Params, Progress
 
@@ -15,6 +17,10 @@ class RustBackend(BaseBackend):
     """numpy arrays in and out; the work happens in the compiled extension."""
 
     name = "rust"
+    color = "#b7410e"
+    unsupported = MappingProxyType(
+        {CopyInto: "neurust has no copy kernel: numpy's copy is the ceiling for its relu_out"}
+    )
 
     # Builtin functions do not bind to instances, so backend.relu(x) calls
     # _core.relu(x) with nothing in between; staticmethod makes that explicit.
@@ -25,6 +31,9 @@ class RustBackend(BaseBackend):
     sigmoid_grad = staticmethod(_core.sigmoid_grad)
     step = staticmethod(_core.step)
     linear = staticmethod(_core.linear)
+
+    def relu_into(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return _core.relu(x, out=out)
 
     def from_numpy(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(a, order="C")  # ascontiguousarray would make 0-d arrays 1-d

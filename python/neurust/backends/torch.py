@@ -13,6 +13,7 @@ class TorchBackend(ArrayMlp, BaseBackend):
     """torch tensors on the CPU."""
 
     name = "torch"
+    color = "#ff7f0e"
 
     def from_numpy(self, a: np.ndarray) -> torch.Tensor:
         # torch.tensor copies, so the tensor never shares (possibly read-only) numpy memory.
@@ -26,6 +27,12 @@ class TorchBackend(ArrayMlp, BaseBackend):
 
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x)
+
+    def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.clamp_min(x, 0, out=out)
+
+    def copy_into(self, source: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return out.copy_(source)
 
     def relu_grad(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         return torch.where(x > 0, grad, 0.0)
@@ -52,7 +59,9 @@ class TorchCudaBackend(TorchBackend):
     """torch tensors on the first CUDA GPU; kernels return before the GPU finishes."""
 
     name = "torch-cuda"
+    color = "#d62728"
     device = "cuda"
+    asynchronous = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -1,0 +1,265 @@
+"""The command line: ``neurust compare``'s options, its run, and its exit status."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from neurust._progress import ProgressBar, progress_bar
+from neurust.backends import KNOWN_BACKENDS
+from neurust.compare.check import DTYPES
+from neurust.compare.plot import write_plot
+from neurust.compare.report import Settings, write_json
+from neurust.compare.sweep import run_comparison
+from neurust.compare.table import print_table
+from neurust.compare.threads import available_cores
+from neurust.compare.timing import (
+    DEFAULT_MIN_SAMPLE_S,
+    DEFAULT_REPEAT,
+    QUICK_MIN_SAMPLE_S,
+    QUICK_REPEAT,
+)
+from neurust.compare.workloads import WORKLOADS
+
+
+class _Progress:
+    """The sweep's progress (:class:`~neurust.compare.sweep.ProgressHook`) on the package's bar.
+
+    The bar opens when the sweep announces its total, on standard error, and is
+    gone when the sweep ends.
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._bar: ProgressBar | None = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)
+
+    def start(self, total: int) -> None:
+        self._bar = self._stack.enter_context(
+            progress_bar(total, "starting", transient=True, stderr=True)
+        )
+
+    def advance(self, description: str, steps: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(description, steps)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``neurust compare`` to ``parser``."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short sweep (about a minute on 2 cores): fewer sizes, repeats and workloads",
+    )
+    parser.add_argument(
+        "--backends",
+        metavar="LIST",
+        help=f"comma-separated, from: {', '.join(KNOWN_BACKENDS)} (default: all)",
+    )
+    parser.add_argument(
+        "--workloads",
+        metavar="LIST",
+        help=f"comma-separated, from: {', '.join(WORKLOADS)} (default: all)",
+    )
+    parser.add_argument(
+        "--sizes",
+        metavar="[WORKLOAD=]LIST",
+        action="append",
+        default=[],
+        help="comma-separated sizes for one workload (WORKLOAD=LIST; repeatable), or for every "
+        "selected workload (LIST); the formats are listed below",
+    )
+    parser.add_argument(
+        "--repeat",
+        metavar="N",
+        type=int,
+        help=f"samples per measurement (default {DEFAULT_REPEAT}, {QUICK_REPEAT} with --quick)",
+    )
+    parser.add_argument(
+        "--threads",
+        metavar="LIST",
+        help=f"comma-separated thread counts, each applied to every backend "
+        f"(default: the {available_cores()} usable cores)",
+    )
+    parser.add_argument(
+        "--dtype",
+        metavar="LIST",
+        default="float64",
+        help=f"comma-separated, from: {', '.join(DTYPES)} (default: float64)",
+    )
+    parser.add_argument(
+        "--min-time",
+        metavar="SECONDS",
+        type=float,
+        help=f"shortest sample; short calls are repeated in batches to reach it (default "
+        f"{DEFAULT_MIN_SAMPLE_S}, {QUICK_MIN_SAMPLE_S} with --quick)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write every measurement as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="write a log-log plot per workload")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _choices(
+    parser: argparse.ArgumentParser, option: str, text: str | None, valid: Sequence[str]
+) -> tuple[str, ...]:
+    if text is None or text == "all":
+        return tuple(valid)
+    names = _split(text)
+    unknown = [name for name in names if name not in valid]
+    if unknown or not names:
+        parser.error(
+            f"{option}: unknown {', '.join(map(repr, unknown)) or 'empty list'}; "
+            f"valid choices: {', '.join(valid)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Settings:
+    """Validate the parsed options; a bad one exits with status 2 naming the valid choices."""
+    backends = _choices(parser, "--backends", args.backends, KNOWN_BACKENDS)
+    default_workloads = [w.name for w in WORKLOADS.values() if w.in_quick or not args.quick]
+    workloads = _choices(parser, "--workloads", args.workloads, list(WORKLOADS))
+    if args.workloads is None:
+        workloads = tuple(default_workloads)
+    dtypes = _choices(parser, "--dtype", args.dtype, DTYPES)
+
+    threads: tuple[int, ...] = (available_cores(),)
+    if args.threads is not None:
+        try:
+            threads = tuple(dict.fromkeys(int(part) for part in _split(args.threads)))
+        except ValueError:
+            threads = ()
+        if not threads or min(threads) < 1:
+            parser.error(f"--threads: {args.threads!r} is not a list of positive integers")
+    repeat = (
+        args.repeat if args.repeat is not None else QUICK_REPEAT if args.quick else DEFAULT_REPEAT
+    )
+    if repeat < 1:
+        parser.error(f"--repeat: {repeat} is not a positive integer")
+    min_time = args.min_time
+    if min_time is None:
+        min_time = QUICK_MIN_SAMPLE_S if args.quick else DEFAULT_MIN_SAMPLE_S
+    if not min_time > 0:
+        parser.error(f"--min-time: {min_time} is not a positive number of seconds")
+    return Settings(
+        backends=backends,
+        workloads=workloads,
+        sizes=_sizes_from_args(args.sizes, workloads, parser),
+        dtypes=dtypes,
+        threads=threads,
+        repeat=repeat,
+        min_sample_s=min_time,
+        quick=args.quick,
+    )
+
+
+def _sizes_from_args(
+    specs: Sequence[str], workloads: Sequence[str], parser: argparse.ArgumentParser
+) -> dict[str, tuple[str, ...]]:
+    """The sizes each ``--sizes`` option names, by workload; a bad one exits with status 2."""
+    sizes: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        target, has_target, text = spec.rpartition("=")
+        names = [target.strip()] if has_target else list(workloads)
+        for name in names:
+            if name not in WORKLOADS:
+                parser.error(
+                    f"--sizes: unknown workload {name!r}; valid choices: {', '.join(WORKLOADS)}"
+                )
+            if name not in workloads:
+                parser.error(f"--sizes: workload {name!r} is not among --workloads")
+            values = tuple(_split(text))
+            if not values:
+                parser.error(f"--sizes {spec!r}: no sizes given")
+            for value in values:
+                try:
+                    WORKLOADS[name].parse_size(value)
+                except ValueError as error:
+                    parser.error(
+                        f"--sizes: {error} for {name}; expected {WORKLOADS[name].size_help}"
+                    )
+            sizes[name] = values
+    return sizes
+
+
+def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``neurust compare`` with parsed options: the sweep, the table, JSON and plot.
+
+    Returns
+    -------
+    int
+        0 when every backend that ran agreed with numpy, 1 when one failed or
+        disagreed (the table shows which), 130 when interrupted (Ctrl-C). Bad
+        options exit with status 2.
+    """
+    settings = settings_from_args(args, parser)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401 - only checking that --plot can work
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install 'neurust[compare]'")
+    progress = None if args.no_progress else _Progress()
+    try:
+        with progress if progress is not None else contextlib.nullcontext():
+            report = run_comparison(settings, progress=progress)
+    except KeyboardInterrupt:
+        print("neurust compare: interrupted", file=sys.stderr)
+        return 130
+    report.command = ["neurust", "compare", *getattr(args, "argv", [])]
+    print_table(report)
+    if args.json:
+        write_json(report, args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        write_plot(report, args.plot)
+        print(f"wrote {args.plot}")
+    return 1 if report.problems else 0
+
+
+def workloads_help() -> str:
+    """The list of workloads for ``--help``: what each times, its sizes and their format."""
+    lines = ["workloads (default sizes; --quick sizes; size format):"]
+    for w in WORKLOADS.values():
+        quick = ", ".join(w.quick_sizes) + ("" if w.in_quick else " (when named in --workloads)")
+        lines.append(f"  {w.name}: {w.summary}")
+        lines.append(f"      {', '.join(w.sizes)}; --quick: {quick}")
+        lines.append(f"      size: {w.size_help}")
+    lines.append(
+        "\nexit status: 0, or 1 when a backend failed or disagreed with numpy (the table shows "
+        "which), or 2 for a bad option."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``neurust compare``; ``argv`` are the arguments after ``compare``.
+
+    Returns
+    -------
+    int
+        The exit status (see :func:`run_command`); bad options exit with status 2.
+    """
+    parser = argparse.ArgumentParser(
+        prog="neurust compare",
+        description="Time the same work on every backend (pure Python, numpy, torch, "
+        "torch on CUDA, JAX, Rust), check each result against numpy, and show who wins where.",
+        epilog=workloads_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return run_command(args, parser)

@@ -1,0 +1,99 @@
+"""The comparison as a log-log plot: time per call against size, a panel per workload."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from neurust.compare.environment import summary_line
+from neurust.compare.report import Measurement, Report
+from neurust.compare.workloads import WORKLOADS
+
+_MARKERS = "osD^v<>"
+
+
+def write_plot(report: Report, path: str | os.PathLike[str]) -> None:
+    """Plot time per call against size, log-log: one panel per workload, one line per backend.
+
+    Lines for float32 are dashed; several thread counts get different markers.
+    The shaded band around each line is the interquartile range. Crossovers
+    (where one backend overtakes another as the size grows) show as crossing
+    lines.
+
+    Parameters
+    ----------
+    report : Report
+        What :func:`run_comparison` returned.
+    path : path-like
+        The image to write (PNG, or any format matplotlib infers from the name).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+    """
+    from matplotlib.figure import Figure
+
+    timed = [m for m in report.measurements if m.timing is not None]
+    workloads = list(dict.fromkeys(m.workload for m in timed)) or ["(nothing timed)"]
+    columns = min(3, len(workloads))
+    rows = math.ceil(len(workloads) / columns)
+    figure = Figure(figsize=(5.2 * columns, 4.0 * rows + 0.6), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, name in zip(axes, workloads, strict=False):
+        _plot_workload(axis, name, timed, report.colors)
+    for axis in axes[len(workloads) :]:
+        axis.set_visible(False)
+    header = summary_line(report.machine, report.software)
+    figure.suptitle(f"neurust compare: {header}", fontsize="small")
+    figure.savefig(path, dpi=110)
+
+
+def _plot_workload(axis: Any, name: str, timed: list[Measurement], colors: dict[str, str]) -> None:
+    """One panel: a line per backend, dtype and thread count, with its IQR band."""
+    several_threads = len({m.threads for m in timed}) > 1
+    several_dtypes = len({m.dtype for m in timed}) > 1
+    thread_counts = sorted({m.threads for m in timed})
+    series: dict[tuple[str, str, int], list[Measurement]] = {}
+    for m in timed:
+        if m.workload == name:
+            series.setdefault((m.backend, m.dtype, m.threads), []).append(m)
+    for (backend, dtype, threads), points in series.items():
+        points.sort(key=lambda m: m.x)
+        x = [m.x for m in points]
+        timings = [m.timing for m in points if m.timing is not None]  # all of them: timed
+        median = [timing.median_ns * 1e-9 for timing in timings]
+        label = backend
+        if several_dtypes:
+            label += f" {dtype}"
+        if several_threads:
+            label += f" ×{threads}"
+        if any(m.status == "mismatch" for m in points):
+            label += " (mismatch)"
+        color = colors.get(backend)
+        axis.plot(
+            x,
+            median,
+            marker=_MARKERS[thread_counts.index(threads) % len(_MARKERS)],
+            linestyle="--" if dtype == "float32" else "-",
+            color=color,
+            label=label,
+        )
+        axis.fill_between(
+            x,
+            [timing.q1_ns * 1e-9 for timing in timings],
+            [timing.q3_ns * 1e-9 for timing in timings],
+            color=color,
+            alpha=0.2,
+            linewidth=0,
+        )
+    workload = WORKLOADS.get(name)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_title(name)
+    axis.set_xlabel(workload.x_label if workload else "")
+    axis.set_ylabel("median time per call (s)")
+    axis.grid(True, which="major", alpha=0.3)
+    if series:
+        axis.legend(fontsize="small")
