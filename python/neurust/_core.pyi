@@ -9,6 +9,26 @@ import numpy.typing as npt
 _Float: TypeAlias = np.float32 | np.float64
 _Array: TypeAlias = npt.NDArray[Any]
 
+__all__ = [
+    "__version__",
+    "weighted_sum",
+    "relu",
+    "sigmoid",
+    "step",
+    "relu_grad",
+    "sigmoid_grad",
+    "linear",
+    "mlp_forward",
+    "mlp_loss",
+    "mlp_gradients",
+    "mlp_fit",
+    "set_num_threads",
+    "get_num_threads",
+    "build_info",
+    "_load_openblas",
+    "_use_openblas",
+]
+
 __version__: str
 
 def weighted_sum(inputs: npt.ArrayLike, weights: npt.ArrayLike, /) -> _Float | _Array: ...

@@ -167,9 +167,10 @@ def _canvas(figure: Figure, xlim: tuple[float, float], ylim: tuple[float, float]
 def _node(
     axes: Axes, x: float, y: float, text: str, radius: float = 0.45, box: bool = False
 ) -> None:
-    from matplotlib.patches import Circle, FancyBboxPatch
+    from matplotlib.patches import Circle, FancyBboxPatch, Patch
 
     style: dict[str, Any] = {"facecolor": _LIGHT, "edgecolor": _INK, "lw": 1.2, "zorder": 2}
+    patch: Patch
     if box:
         side = radius * 1.7
         corner = (x - side / 2, y - side / 2)
