@@ -32,9 +32,9 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
 
 
-def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
+def _environment(env: Mapping[str, str] | None, inherit: bool = True) -> dict[str, str]:
     # faulthandler prints every thread's stack if the child dies of a signal.
-    return {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
+    return {**(os.environ if inherit else {}), "PYTHONFAULTHANDLER": "1", **(env or {})}
 
 
 def _tail(text: str | bytes | None, limit: int = 6000) -> str:
@@ -53,19 +53,22 @@ def run(
     *,
     timeout: float = DEFAULT_TIMEOUT_S,
     env: Mapping[str, str] | None = None,
-    cwd: Path | str = TESTS,
+    cwd: Path | str | None = TESTS,
     check: bool = False,
+    inherit_env: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Runs ``argv`` to the end and returns what it printed.
+    """Runs ``argv`` to the end and returns what it printed (``cwd=None``: this directory).
 
-    Fails the test (killing the child) when it runs past ``timeout`` seconds and, with
-    ``check``, when it exits with a non-zero status; either message holds its output.
+    ``env`` adds to this process's environment, or with ``inherit_env=False`` is the
+    child's whole environment. Fails the test (killing the child) when it runs past
+    ``timeout`` seconds and, with ``check``, when it exits with a non-zero status; either
+    message holds its output.
     """
     try:
         done = subprocess.run(
             list(argv),
             cwd=cwd,
-            env=_environment(env),
+            env=_environment(env, inherit_env),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
