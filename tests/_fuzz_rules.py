@@ -45,8 +45,8 @@ RESULT_DTYPE: dict[frozenset[str], str] = {
 
 # The shapes each function takes: alternatives of (argument shapes, result shape). A
 # letter is a size that must agree wherever it appears, "1" a size of one, and "..."
-# any shape, the same wherever it appears. An argument left out of an alternative may
-# be omitted (``bias``).
+# any shape, the same wherever it appears. A size letter as a key ("o": "1") is a
+# condition on a size known beforehand (a model's). Arguments not passed are not matched.
 SHAPES: dict[str, list[tuple[dict[str, str], str]]] = {
     "weighted_sum": [
         ({"inputs": "k", "weights": "k"}, ""),
@@ -65,6 +65,9 @@ SHAPES: dict[str, list[tuple[dict[str, str], str]]] = {
     "Perceptron.inputs": [({"X": "n i"}, "n")],
     "Perceptron.targets": [({"y": "n"}, "")],
 }
+
+# Arguments that may be left out; when the others fit without one, its error names it.
+OPTIONAL: dict[str, tuple[str, ...]] = {"linear": ("bias",)}
 
 # Which arguments a shape error may name when no alternative fits all of them.
 SHAPE_BLAME: dict[str, tuple[str, ...]] = {
@@ -130,6 +133,7 @@ def _match(pattern: str, shape: tuple[int, ...], sizes: dict[str, Any]) -> bool:
 def _fit(
     function: str, shapes: Mapping[str, tuple[int, ...]], bound: Mapping[str, int]
 ) -> tuple[int, ...] | None:
+    """The result's shape by the first alternative of ``SHAPES`` that fits, else None."""
     for arguments, result in SHAPES[function]:
         sizes: dict[str, Any] = dict(bound)
         if not set(shapes) <= set(arguments):
@@ -155,10 +159,9 @@ def result_shape(
     found = _fit(function, shapes, bound)
     if found is not None:
         return found
-    for name in shapes:
-        optional = any(name not in arguments for arguments, _ in SHAPES[function])
+    for name in OPTIONAL.get(function, ()):
         rest = {k: v for k, v in shapes.items() if k != name}
-        if optional and _fit(function, rest, bound) is not None:
+        if name in shapes and _fit(function, rest, bound) is not None:
             raise Expected((ValueError,), [name])
     raise Expected((ValueError,), SHAPE_BLAME.get(function, tuple(shapes)))
 
