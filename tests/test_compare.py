@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import neurust as nr
+from _children import run
 from neurust import compare
 from neurust.backends import TrainStep, capability
 from neurust.backends.numpy import NumpyBackend
@@ -469,9 +470,7 @@ def test_bad_option_exits_with_status_2_listing_the_valid_choices(
 
 def neurust_command(*argv: str) -> subprocess.CompletedProcess[str]:
     """Run ``python -m neurust ...`` (the console script's code) in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "neurust", *argv], capture_output=True, text=True, check=False
-    )
+    return run([sys.executable, "-m", "neurust", *argv], timeout=600, cwd=None)
 
 
 def test_neurust_compare_runs_from_the_shell(tmp_path: Path) -> None:

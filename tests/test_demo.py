@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 
 import pytest
 
+from _children import run
 from neurust.cli import main
 
 
 @pytest.fixture(scope="module")
 def demo_output() -> str:
     """The demo's output (run once: it trains the seed's network)."""
-    result = subprocess.run(
+    result = run(
         [sys.executable, "-m", "neurust", "demo", "--no-progress"],
-        capture_output=True,
-        text=True,
         timeout=120,
         check=True,
+        cwd=None,
     )
     return result.stdout
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 import neurust as nr
+from _children import run
 from neurust import _core, _openblas
 
 openblas_loaded = nr.build_info()["gemm"].startswith("OpenBLAS")
@@ -17,9 +17,7 @@ openblas_loaded = nr.build_info()["gemm"].startswith("OpenBLAS")
 
 def print_in_child(code: str, env: dict[str, str]) -> str:
     """What ``code`` prints in a fresh interpreter with environment ``env``."""
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
+    done = run([sys.executable, "-c", code], env=env, inherit_env=False, check=True, cwd=None)
     return done.stdout.strip()
 
 

@@ -1,4 +1,5 @@
-"""Every kernel agrees with numpy: on every backend, and through ``nr.*`` for any input."""
+"""Every kernel agrees with its definition (tests/reference.py): on every backend, and
+through ``nr.*`` for any input."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 from hypothesis import given
 
 import neurust as nr
+import reference
 from reference import (
     ELEMENTWISE,
     LAYOUTS,
     assert_close,
-    elementwise_scale,
+    assert_elementwise_close,
     sum_scale,
     with_layout,
 )
@@ -67,19 +69,17 @@ LINEAR_SHAPES = [
 
 
 @pytest.mark.parametrize("shape", ELEMENTWISE_SHAPES, ids=str)
-def test_elementwise_kernel_matches_numpy_on_every_backend(
+def test_elementwise_kernel_matches_the_reference_on_every_backend(
     backend: nr.Backend, dtype: np.dtype, elementwise_kernel: str, shape: tuple[int, ...]
 ) -> None:
-    reference, _ = ELEMENTWISE[elementwise_kernel]
     arguments = elementwise_arguments(elementwise_kernel, shape, dtype)
     kernel = getattr(backend, elementwise_kernel)
     result = backend.to_numpy(kernel(*(backend.from_numpy(a) for a in arguments)))
-    expected = reference(*arguments)
-    assert_close(result, expected, scale=elementwise_scale(elementwise_kernel, *arguments))
+    assert_elementwise_close(elementwise_kernel, result, *arguments)
 
 
 @pytest.mark.parametrize(("inputs_shape", "weights_shape"), WEIGHTED_SUM_SHAPES, ids=str)
-def test_weighted_sum_matches_numpy_on_every_backend(
+def test_weighted_sum_matches_the_reference_on_every_backend(
     backend: nr.Backend,
     dtype: np.dtype,
     inputs_shape: tuple[int, ...],
@@ -88,11 +88,12 @@ def test_weighted_sum_matches_numpy_on_every_backend(
     inputs = sample(inputs_shape, dtype, seed=0, special=False)
     weights = sample(weights_shape, dtype, seed=1, special=False)
     result = backend.weighted_sum(backend.from_numpy(inputs), backend.from_numpy(weights))
-    assert_close(backend.to_numpy(result), inputs @ weights, scale=sum_scale(inputs, weights))
+    expected = reference.weighted_sum(inputs, weights)
+    assert_close(backend.to_numpy(result), expected, scale=sum_scale(inputs, weights))
 
 
 @pytest.mark.parametrize(("x_shape", "weights_shape", "bias_shape"), LINEAR_SHAPES, ids=str)
-def test_linear_matches_numpy_on_every_backend(
+def test_linear_matches_the_reference_on_every_backend(
     backend: nr.Backend,
     dtype: np.dtype,
     x_shape: tuple[int, ...],
@@ -104,8 +105,53 @@ def test_linear_matches_numpy_on_every_backend(
     bias = None if bias_shape is None else sample(bias_shape, dtype, seed=2, special=False)
     native_bias = None if bias is None else backend.from_numpy(bias)
     result = backend.linear(backend.from_numpy(x), backend.from_numpy(weights), native_bias)
-    expected = x @ weights if bias is None else x @ weights + bias
+    expected = reference.linear(x, weights, bias)
     assert_close(backend.to_numpy(result), expected, scale=sum_scale(x, weights, bias))
+
+
+# Answers known without computing them: kernel -> [(arguments, answer)]. Each value is
+# exact in float32 and float64, or (ln 3, whose sigmoid is 3/4) within the tolerance.
+LN3 = float(np.log(3.0))
+NAN, INF = float("nan"), float("inf")
+KNOWN_ANSWERS: dict[str, list[tuple[tuple[object, ...], object]]] = {
+    "relu": [(([-2.0, -0.5, 0.0, 0.5, 3.0, INF, -INF, NAN],), [0, 0, 0, 0.5, 3, INF, 0, NAN])],
+    "relu_grad": [
+        (([-1.0, 0.0, 2.0, INF, NAN, -INF], [5.0, 6.0, 7.0, 8.0, 9.0, 1.0]), [0, 0, 7, 8, 0, 0])
+    ],
+    "step": [(([-1.0, 0.0, -0.0, 1e-30, 2.0, INF, -INF, NAN],), [0, 0, 0, 1, 1, 1, 0, NAN])],
+    "sigmoid": [
+        (([0.0, LN3, -LN3, 1000.0, -1000.0, INF, -INF, NAN],), [0.5, 0.75, 0.25, 1, 0, 1, 0, NAN])
+    ],
+    "sigmoid_grad": [
+        (
+            ([0.0, 0.0, LN3, -LN3, INF, -INF, NAN], [4.0, -8.0, 16.0, 16.0, 1.0, 1.0, 1.0]),
+            [1, -2, 3, 3, 0, 0, NAN],
+        ),
+    ],
+    "weighted_sum": [
+        (([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]), 32),
+        (([[1.0, 2.0], [3.0, 4.0], [0.5, -0.5]], [1.0, -1.0]), [-1, -1, 1]),
+        (([[1.0, 2.0]], [0.0, 0.0]), [0]),
+    ],
+    "linear": [
+        (([[1.0, 2.0]], [[1.0, 0.0], [0.0, 1.0]], [10.0, 20.0]), [[11, 22]]),
+        (([[1.0, 2.0], [3.0, 4.0]], [[2.0], [1.0]], [0.5]), [[4.5], [10.5]]),
+        (([3.0, -1.0], [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), [-1, 1, 3]),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("kernel", "arguments", "answer"),
+    [(kernel, *case) for kernel, cases in KNOWN_ANSWERS.items() for case in cases],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_kernel_gives_the_known_answer_on_every_backend(
+    backend: nr.Backend, dtype: np.dtype, kernel: str, arguments: tuple, answer: object
+) -> None:
+    arrays = [np.array(a, dtype) for a in arguments]
+    result = getattr(backend, kernel)(*(backend.from_numpy(a) for a in arrays))
+    assert_close(backend.to_numpy(result), np.array(answer, dtype))
 
 
 @pytest.mark.parametrize("kernel", [*ELEMENTWISE, "weighted_sum", "linear"])
@@ -148,44 +194,37 @@ def draw_elementwise_arguments(data: st.DataObject, name: str) -> list[np.ndarra
 
 
 @given(data=st.data())
-def test_elementwise_kernel_matches_numpy_for_any_shape_dtype_and_layout(
+def test_elementwise_kernel_matches_the_reference_for_any_shape_dtype_and_layout(
     elementwise_kernel: str, data: st.DataObject
 ) -> None:
-    reference, _ = ELEMENTWISE[elementwise_kernel]
     arguments = draw_elementwise_arguments(data, elementwise_kernel)
     laid_out = [with_layout(a, data.draw(layouts)) for a in arguments]
     result = getattr(nr, elementwise_kernel)(*laid_out)
     assert result.dtype == arguments[0].dtype
-    expected = reference(*arguments)
-    assert_close(result, expected, scale=elementwise_scale(elementwise_kernel, *arguments))
+    assert_elementwise_close(elementwise_kernel, result, *arguments)
 
 
 @given(data=st.data())
 def test_elementwise_kernel_writes_into_out_and_returns_it(
     elementwise_kernel: str, data: st.DataObject
 ) -> None:
-    reference, _ = ELEMENTWISE[elementwise_kernel]
     arguments = draw_elementwise_arguments(data, elementwise_kernel)
     out = np.empty_like(arguments[0], order="C")
     result = getattr(nr, elementwise_kernel)(*arguments, out=out)
     assert result is out
-    assert_close(
-        out, reference(*arguments), scale=elementwise_scale(elementwise_kernel, *arguments)
-    )
+    assert_elementwise_close(elementwise_kernel, out, *arguments)
 
 
 GRADIENT_KERNELS = [name for name, (_, arity) in ELEMENTWISE.items() if arity == 2]
 
 
 def check_writing_over_argument(name: str, position: int, data: st.DataObject) -> None:
-    reference, _ = ELEMENTWISE[name]
     arguments = [np.ascontiguousarray(a) for a in draw_elementwise_arguments(data, name)]
-    expected = reference(*arguments)
-    scale = elementwise_scale(name, *arguments)
+    originals = [a.copy() for a in arguments]
     aliased = arguments[position]
     result = getattr(nr, name)(*arguments, out=aliased)
     assert result is aliased
-    assert_close(aliased, expected, scale=scale)
+    assert_elementwise_close(name, aliased, *originals)
 
 
 @given(data=st.data())
@@ -216,7 +255,7 @@ def test_elementwise_kernel_leaves_its_inputs_unchanged(
 
 
 @given(dtype=dtypes, length=sides, data=st.data())
-def test_weighted_sum_of_vectors_matches_numpy(
+def test_weighted_sum_of_vectors_matches_the_reference(
     dtype: np.dtype, length: int, data: st.DataObject
 ) -> None:
     inputs, weights = (
@@ -227,11 +266,12 @@ def test_weighted_sum_of_vectors_matches_numpy(
     )
     assert isinstance(result, np.generic)
     assert result.dtype == dtype
-    assert_close(result, inputs @ weights, scale=sum_scale(inputs, weights))
+    expected = reference.weighted_sum(inputs, weights)
+    assert_close(result, expected, scale=sum_scale(inputs, weights))
 
 
 @given(dtype=dtypes, rows=sides, columns=sides, data=st.data())
-def test_weighted_sum_of_matrix_and_vector_matches_numpy(
+def test_weighted_sum_of_matrix_and_vector_matches_the_reference(
     dtype: np.dtype, rows: int, columns: int, data: st.DataObject
 ) -> None:
     inputs = data.draw(hnp.arrays(dtype, (rows, columns), elements=moderate_floats(dtype)))
@@ -240,7 +280,8 @@ def test_weighted_sum_of_matrix_and_vector_matches_numpy(
         with_layout(inputs, data.draw(layouts)), with_layout(weights, data.draw(layouts))
     )
     assert result.dtype == dtype
-    assert_close(result, inputs @ weights, scale=sum_scale(inputs, weights))
+    expected = reference.weighted_sum(inputs, weights)
+    assert_close(result, expected, scale=sum_scale(inputs, weights))
 
 
 @given(
@@ -251,7 +292,7 @@ def test_weighted_sum_of_matrix_and_vector_matches_numpy(
     with_bias=st.booleans(),
     data=st.data(),
 )
-def test_linear_matches_numpy(
+def test_linear_matches_the_reference(
     dtype: np.dtype,
     rows: int | None,
     inner: int,
@@ -272,7 +313,7 @@ def test_linear_matches_numpy(
         with_layout(x, data.draw(layouts)), with_layout(weights, data.draw(layouts)), laid_out_bias
     )
     assert result.dtype == dtype
-    expected = x @ weights if bias is None else x @ weights + bias
+    expected = reference.linear(x, weights, bias)
     assert_close(result, expected, scale=sum_scale(x, weights, bias))
 
 
@@ -320,7 +361,7 @@ def test_weighted_sum_of_mixed_float_dtypes_promotes_like_numpy(
     weights = np.array([1.0, 2.0, 3.0], weights_dtype)
     result = nr.weighted_sum(inputs, weights)
     assert result.dtype == np.result_type(inputs_dtype, weights_dtype)
-    assert_close(result, inputs @ weights)
+    assert_close(result, reference.weighted_sum(inputs, weights))
 
 
 @pytest.mark.parametrize("integer_dtype", [np.int8, np.int32, np.int64, np.uint16])
@@ -337,24 +378,20 @@ def test_weighted_sum_of_bool_arrays_counts_the_true_pairs() -> None:
 
 
 def test_elementwise_kernel_computes_integer_input_as_float64(elementwise_kernel: str) -> None:
-    reference, arity = ELEMENTWISE[elementwise_kernel]
+    _, arity = ELEMENTWISE[elementwise_kernel]
     arguments = [np.array([-2, 0, 3]), np.array([5, 6, 7])][:arity]
     result = getattr(nr, elementwise_kernel)(*arguments)
     assert result.dtype == np.float64
     as_floats = [a.astype(np.float64) for a in arguments]
-    assert_close(
-        result, reference(*as_floats), scale=elementwise_scale(elementwise_kernel, *as_floats)
-    )
+    assert_elementwise_close(elementwise_kernel, result, *as_floats)
 
 
 def test_elementwise_kernel_accepts_nested_lists(elementwise_kernel: str) -> None:
-    reference, arity = ELEMENTWISE[elementwise_kernel]
+    _, arity = ELEMENTWISE[elementwise_kernel]
     arguments = [[[-1.5, 0.0], [2.0, 3.5]], [[1.0, 2.0], [3.0, 4.0]]][:arity]
     as_arrays = [np.array(a) for a in arguments]
     result = getattr(nr, elementwise_kernel)(*arguments)
-    assert_close(
-        result, reference(*as_arrays), scale=elementwise_scale(elementwise_kernel, *as_arrays)
-    )
+    assert_elementwise_close(elementwise_kernel, result, *as_arrays)
 
 
 def test_elementwise_kernel_of_a_python_float_has_no_shape(elementwise_kernel: str) -> None:
@@ -425,40 +462,41 @@ LARGE = 1_000_003  # above any sensible threading cut-off, and not a round numbe
 
 
 @pytest.mark.parametrize("layout", ["C", "strided"])
-def test_elementwise_kernel_matches_numpy_on_large_input(
+def test_elementwise_kernel_matches_the_reference_on_large_input(
     elementwise_kernel: str, dtype: np.dtype, layout: str
 ) -> None:
-    reference, arity = ELEMENTWISE[elementwise_kernel]
+    _, arity = ELEMENTWISE[elementwise_kernel]
     arguments = [sample((LARGE,), dtype, seed=seed, special=seed == 0) for seed in range(arity)]
     result = getattr(nr, elementwise_kernel)(*(with_layout(a, layout) for a in arguments))
-    assert_close(
-        result, reference(*arguments), scale=elementwise_scale(elementwise_kernel, *arguments)
-    )
+    assert_elementwise_close(elementwise_kernel, result, *arguments)
 
 
 @pytest.mark.parametrize("layout", ["C", "strided", "reversed"])
-def test_weighted_sum_of_long_vectors_matches_numpy(dtype: np.dtype, layout: str) -> None:
+def test_weighted_sum_of_long_vectors_matches_the_reference(dtype: np.dtype, layout: str) -> None:
     inputs = sample((LARGE,), dtype, seed=0, special=False)
     weights = sample((LARGE,), dtype, seed=1, special=False)
     result = nr.weighted_sum(with_layout(inputs, layout), with_layout(weights, layout))
-    assert_close(result, inputs @ weights, scale=sum_scale(inputs, weights))
+    expected = reference.weighted_sum(inputs, weights)
+    assert_close(result, expected, scale=sum_scale(inputs, weights))
 
 
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
-def test_weighted_sum_of_large_matrix_matches_numpy(dtype: np.dtype, layout: str) -> None:
+def test_weighted_sum_of_large_matrix_matches_the_reference(dtype: np.dtype, layout: str) -> None:
     inputs = sample((1000, 1001), dtype, seed=0, special=False)
     weights = sample((1001,), dtype, seed=1, special=False)
     result = nr.weighted_sum(with_layout(inputs, layout), with_layout(weights, layout))
-    assert_close(result, inputs @ weights, scale=sum_scale(inputs, weights))
+    expected = reference.weighted_sum(inputs, weights)
+    assert_close(result, expected, scale=sum_scale(inputs, weights))
 
 
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
-def test_linear_matches_numpy_on_large_input(dtype: np.dtype, layout: str) -> None:
+def test_linear_matches_the_reference_on_large_input(dtype: np.dtype, layout: str) -> None:
     x = sample((300, 257), dtype, seed=0, special=False)
     weights = sample((257, 129), dtype, seed=1, special=False)
     bias = sample((129,), dtype, seed=2, special=False)
     result = nr.linear(with_layout(x, layout), with_layout(weights, layout), bias)
-    assert_close(result, x @ weights + bias, scale=sum_scale(x, weights, bias))
+    expected = reference.linear(x, weights, bias)
+    assert_close(result, expected, scale=sum_scale(x, weights, bias))
 
 
 @pytest.mark.parametrize("out_offset", [-1, 1], ids=["out-behind-x", "out-ahead-of-x"])
@@ -466,7 +504,7 @@ def test_out_partly_overlapping_the_input_never_gives_a_wrong_answer(out_offset:
     buffer = sample((LARGE + 1,), np.dtype(np.float64), seed=0, special=False)
     # out and x share all but one element, shifted by one: a write can clobber a later read.
     x, out = (buffer[1:], buffer[:-1]) if out_offset == -1 else (buffer[:-1], buffer[1:])
-    expected = np.maximum(x, 0)
+    expected = reference.relu(x)
     try:
         nr.relu(x, out=out)
     except ValueError:

@@ -20,26 +20,21 @@ The long variants run their full length under ``pytest --soak`` (see tests/conft
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 import neurust as nr
+from _children import Child, run_python
 from reference import ELEMENTWISE as REFERENCE_ELEMENTWISE
 from reference import RTOL, with_layout
-
-TESTS = Path(__file__).resolve().parent
 
 # Sizes: SMALL keeps the GIL and one thread; LARGE is past the GIL-release (32k elements)
 # and the sigmoid's threading (64k) cut-offs and not a multiple of any chunk length.
@@ -93,18 +88,6 @@ KERNELS: dict[str, Callable[[int, Any, int], tuple[np.ndarray, ...]]] = {
 UNARY = ["relu", "sigmoid", "step"]
 GRADIENTS = ["relu_grad", "sigmoid_grad"]
 ELEMENTWISE = UNARY + GRADIENTS
-
-
-def run_python(code: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-    """Runs ``code`` in a fresh interpreter (tests/ on its path); returns what happened."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=TESTS,
-        env={**os.environ, "PYTHONFAULTHANDLER": "1", **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def last_json(child: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -433,7 +416,7 @@ print(json.dumps({{"outcome": outcome}}))
 @pytest.mark.parametrize("case", list(IMPOSSIBLE))
 def test_impossible_allocation_raises_memory_error_or_value_error(case: str) -> None:
     code = IMPOSSIBLE_CHILD.format(limit=ADDRESS_SPACE_LIMIT, call=IMPOSSIBLE[case])
-    child = run_python(code, RUST_BACKTRACE="0")
+    child = run_python(code, env={"RUST_BACKTRACE": "0"})
     assert child.returncode == 0, f"the interpreter died ({child.returncode}):\n{child.stderr}"
     assert last_json(child)["outcome"] == "ok", child.stdout + child.stderr[-2000:]
 
@@ -582,35 +565,20 @@ def interrupt_child(setup: str, call: str, report: str = "") -> tuple[dict[str, 
     code = INTERRUPT_CHILD.format(
         setup=textwrap.dedent(setup).strip(), call=call, report=report or '"_": 0'
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=TESTS,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in child.stdout], daemon=True).start()  # type: ignore[union-attr]
-    try:
-        assert lines.get(timeout=120).strip() == "ready"
+    with Child(code, interruptible=True) as child:
+        assert child.read_line(timeout=120, waiting_for='"ready"') == "ready"
         time.sleep(0.5)  # well inside the long call
-        assert child.poll() is None, "the call finished before the signal; make it longer"
-        child.send_signal(signal.SIGINT)
+        assert child.running(), "the call finished before the signal; make it longer"
+        child.interrupt()
         sent = time.perf_counter()
-        try:
-            outcome = lines.get(timeout=INTERRUPT_LIMIT_S).strip()
-        except queue.Empty:
-            waited = time.perf_counter() - sent
-            pytest.fail(f"still running {waited:.1f} s after SIGINT: Ctrl-C was not honoured")
+        outcome = child.read_line(
+            timeout=INTERRUPT_LIMIT_S,
+            waiting_for="the end of the call after SIGINT: Ctrl-C was not honoured",
+        )
         latency = time.perf_counter() - sent
         assert outcome == "interrupted", f"the call ended with {outcome!r} after SIGINT"
-        child.wait(timeout=300)
-        report_line = lines.get(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0, child.stderr.read()  # type: ignore[union-attr]
+        report_line = child.read_line(timeout=300, waiting_for="the report")
+        assert child.wait(timeout=60) == 0, child.stderr
     report_json = json.loads(report_line)
     print(f"SIGINT latency {latency * 1000:.0f} ms: {report_json}")
     return report_json, latency
