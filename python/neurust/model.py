@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+import neurust.distributed
 from neurust._convert import as_float_array
 from neurust.backends import Backend, get_backend
 from neurust.backends._mlp import ACTIVATIONS, REDUCTIONS
@@ -530,6 +531,7 @@ class TwoLayerNet:
         batch_size: int | None = None,
         progress: bool = False,
         reduction: str = "sum",
+        distributed: Any = False,
     ) -> np.ndarray:
         """Train by gradient descent: ``steps`` times, ``w -= lr * dL/dw`` for every parameter.
 
@@ -554,6 +556,9 @@ class TwoLayerNet:
             Show a progress bar with the current loss (rich, else tqdm),
             updated in chunks of steps.
         reduction : {"sum", "mean"}
+        distributed : bool or torch.distributed.ProcessGroup
+            True (or a group) trains data-parallel with the other ranks on
+            this rank's rows: see :mod:`neurust.distributed`.
 
         Returns
         -------
@@ -585,6 +590,9 @@ class TwoLayerNet:
         >>> bool(history[-1] < history[0] / 10_000)
         True
         """
+        if distributed is not False:
+            args = (steps, lr, batch_size, progress, reduction, distributed)
+            return neurust.distributed._fit(self, X, Y, *args)
         steps = _positive_int(steps, "steps")
         lr = _learning_rate(lr)
         if batch_size is not None:
