@@ -287,7 +287,10 @@ def _agree(group: Any, config: dict[str, Any], error: BaseException | None) -> l
     dist = _torch_distributed()
     payload = {"config": config, "error": None if error is None else f"{error}"}
     gathered: list[Any] = [None] * dist.get_world_size(group)
-    dist.all_gather_object(gathered, payload, group=group)
+    _collective(
+        "comparing the ranks' arguments",
+        lambda: dist.all_gather_object(gathered, payload, group=group),
+    )
     failed = [(rank, item["error"]) for rank, item in enumerate(gathered) if item["error"]]
     if error is not None:
         raise error
