@@ -161,7 +161,7 @@ def _child_stop(rank: int, out: Path, how: str) -> None:
     x, y = nr.distributed.shard(*_data(WORLD * ROWS_PER_RANK, "float64"))
     net = _net("rust", "float64", "relu", False, seed=0)
     net.fit(x, y, steps=2, lr=0.01, distributed=True)  # the group is up on both ranks
-    (out / f"ready-{rank}").write_text("")
+    (out / f"ready-{rank}").write_text(str(os.getpid()))
     if rank == 1 and how == "kill":
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGKILL)).start()
     try:
@@ -331,6 +331,36 @@ def test_the_nan_guard_fires_on_the_same_step_on_every_rank(errors: list[dict[st
 def test_the_group_still_trains_after_the_errors(errors: list[dict[str, Any]]) -> None:
     assert errors[0]["after"]["type"] is None
     assert errors[0]["after"]["history"] == errors[1]["after"]["history"]
+
+
+def test_ctrl_c_on_torchrun_stops_every_rank(tmp_path: Path) -> None:
+    env = dict(os.environ, NEURUST_DISTRIBUTED_TIMEOUT=str(GROUP_TIMEOUT_S), OMP_NUM_THREADS="1")
+    if Path("/sys/class/net/lo").exists():
+        env["GLOO_SOCKET_IFNAME"] = "lo"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={WORLD}", __file__, "launcher", str(tmp_path)]
+    launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for rank in range(WORLD):
+            _wait_for(tmp_path / f"ready-{rank}", CHILD_TIMEOUT_S)
+        launcher.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends it
+        launcher.communicate(timeout=GROUP_TIMEOUT_S + 30)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.communicate(timeout=30)
+    assert launcher.returncode != 0
+    for rank in range(WORLD):
+        assert not _running(int((tmp_path / f"ready-{rank}").read_text()))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
 def _wait_for(path: Path, timeout: float) -> None:
