@@ -360,7 +360,7 @@ def _fit(
     buffers = _FlatBuffers(net)
     _collective(
         "broadcasting rank 0's parameters",
-        lambda: dist.broadcast(buffers.params, group=group, group_src=0),
+        lambda: dist.broadcast(buffers.params, src=dist.get_global_rank(group, 0), group=group),
     )
     backend = net.backend
     x_native, y_native = backend.from_numpy(x), backend.from_numpy(y)
@@ -369,8 +369,9 @@ def _fit(
     history = np.zeros(steps, dtype=net.dtype)
     done = 0
     every = max(1, steps // 100)
-    bar_context = progress_bar(steps, "training", show_loss=True)
-    with bar_context if progress and rank == 0 else contextlib.nullcontext() as bar:
+    shown = progress and rank == 0
+    bar_context = progress_bar(steps, "training", show_loss=True) if shown else None
+    with bar_context or contextlib.nullcontext() as bar:
         try:
             for step in range(steps):
                 start, end = batch_bounds(rows[rank], batch_size, step)
