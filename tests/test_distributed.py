@@ -193,6 +193,7 @@ def _free_port() -> int:
 
 
 def _start(scenario: str, out: Path) -> list[subprocess.Popen[str]]:
+    pytest.importorskip("torch", reason="distributed training runs on torch.distributed")
     env = dict(os.environ)
     env.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE=str(WORLD),
@@ -334,6 +335,7 @@ def test_the_group_still_trains_after_the_errors(errors: list[dict[str, Any]]) -
 
 
 def test_ctrl_c_on_torchrun_stops_every_rank(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torchrun comes with torch")
     env = dict(os.environ, NEURUST_DISTRIBUTED_TIMEOUT=str(GROUP_TIMEOUT_S), OMP_NUM_THREADS="1")
     if Path("/sys/class/net/lo").exists():
         env["GLOO_SOCKET_IFNAME"] = "lo"
