@@ -47,10 +47,11 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((ROWS, INPUTS)), rng.standard_normal((ROWS, OUTPUTS))
 
 
-def _seconds_per_step(run: Any, steps: int) -> float:
-    start = time.perf_counter()
+def _seconds_per_step(run: Any, steps: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (this process, every thread) per step of ``run()``."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     run()
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps
 
 
 def _child(steps: int, rounds: int) -> dict[str, float]:
@@ -100,7 +101,7 @@ def _child(steps: int, rounds: int) -> dict[str, float]:
         "all_reduce": all_reduce,
     }
     alone_runs = ("fused", "loop")  # rank 1 waits at the barrier meanwhile
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for round_ in range(rounds + 1):  # round 0 warms up
         for name, run in runs.items():
             dist.barrier()
@@ -109,7 +110,12 @@ def _child(steps: int, rounds: int) -> dict[str, float]:
             seconds = _seconds_per_step(run, steps)
             if round_ > 0:
                 times[name].append(seconds)
-    return {name: statistics.median(values) for name, values in times.items() if values}
+    result = {}
+    for name, values in times.items():
+        if values:  # rank 1 has none of the runs rank 0 takes alone
+            result[name] = statistics.median(wall for wall, _ in values)
+            result[f"{name}_cpu"] = statistics.median(cpu for _, cpu in values)
+    return result
 
 
 def _free_port() -> int:
@@ -164,18 +170,21 @@ def main() -> None:
     result = _launch(2, args.steps, args.rounds)
     fused = result["fused"]
     rows = [
-        ("1 process x 1 thread (fused Rust loop)", fused),
-        ("1 process x 1 thread (distributed loop, group of 1)", result["loop"]),
-        ("2 processes x 1 thread (neurust)", result["two"]),
-        ("2 processes x 1 thread (neurust on its torch backend)", result["two_torch"]),
-        ("2 processes x 1 thread (torch DDP)", result["ddp"]),
+        ("1 process x 1 thread (fused Rust loop)", "fused"),
+        ("1 process x 1 thread (distributed loop, group of 1)", "loop"),
+        ("2 processes x 1 thread (neurust)", "two"),
+        ("2 processes x 1 thread (neurust on its torch backend)", "two_torch"),
+        ("2 processes x 1 thread (torch DDP)", "ddp"),
     ]
     print(f"{ROWS}x{INPUTS}->{HIDDEN}->{OUTPUTS} float64, {args.steps} steps per fit, "
           f"median of {args.rounds} fits")  # fmt: skip
-    print("| run | ms per step | speed-up over 1 process (fused) |")
-    print("|---|---:|---:|")
-    for name, seconds in rows:
-        print(f"| {name} | {seconds * 1e3:.2f} | {fused / seconds:.2f}x |")
+    print(f"cores this process may use: {len(os.sched_getaffinity(0))}, "
+          f"load average: {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print("| run | ms per step | speed-up over 1 process (fused) | CPU ms per step, rank 0 |")
+    print("|---|---:|---:|---:|")
+    for name, key in rows:
+        seconds, cpu = result[key], result[f"{key}_cpu"]
+        print(f"| {name} | {seconds * 1e3:.2f} | {fused / seconds:.2f}x | {cpu * 1e3:.2f} |")
     share = result["all_reduce"] / result["two"]
     print(f"| all-reduce alone, 2 processes ({INPUTS * HIDDEN + HIDDEN * OUTPUTS + 1} float64) "
           f"| {result['all_reduce'] * 1e3:.2f} | {share:.0%} of the 2-process step |")  # fmt: skip
