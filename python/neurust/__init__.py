@@ -5,7 +5,7 @@
 19.0
 """
 
-from neurust import _openblas
+from neurust import _openblas, distributed
 from neurust._core import (
     __version__,
     build_info,
@@ -39,6 +39,7 @@ __all__ = [
     "__version__",
     "available_backends",
     "build_info",
+    "distributed",
     "get_backend",
     "get_num_threads",
     "linear",

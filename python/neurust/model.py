@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+import neurust.distributed
 from neurust import _persistence
 from neurust._convert import as_float_array
 from neurust._progress import progress_bar
@@ -397,6 +398,7 @@ class TwoLayerNet:
         batch_size: int | None = None,
         progress: bool = False,
         reduction: str = "sum",
+        distributed: Any = False,
     ) -> np.ndarray:
         """Train by gradient descent: ``steps`` times, ``w -= lr * dL/dw`` for every parameter.
 
@@ -421,6 +423,9 @@ class TwoLayerNet:
             Show a progress bar with the current loss (rich, else tqdm),
             updated in chunks of steps.
         reduction : {"sum", "mean"}
+        distributed : bool or torch.distributed.ProcessGroup
+            True (or a group) trains data-parallel with the other ranks on
+            this rank's rows: see :mod:`neurust.distributed`.
 
         Returns
         -------
@@ -452,6 +457,9 @@ class TwoLayerNet:
         >>> bool(history[-1] < history[0] / 10_000)
         True
         """
+        if distributed is not False:
+            args = (steps, lr, batch_size, progress, reduction, distributed)
+            return neurust.distributed._fit(self, X, Y, *args)
         steps = positive_int(steps, "steps")
         lr = learning_rate(lr)
         if batch_size is not None:

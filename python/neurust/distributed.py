@@ -1,0 +1,421 @@
+"""Data-parallel training of a :class:`~neurust.TwoLayerNet` on ``torch.distributed``.
+
+Every rank holds its own rows. Each step every rank computes its gradients with
+the net's backend into one flat buffer, one all-reduce sums that buffer (the
+gradients and the loss) across the ranks, and every rank takes the same step,
+so the parameters stay bit-identical everywhere. Launch the ranks with
+``torchrun``; gloo carries the traffic for CPU backends, NCCL for torch-cuda.
+
+``import neurust`` does not import torch: this module imports it on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from neurust._progress import progress_bar
+from neurust._validation import choice, learning_rate, positive_int
+from neurust.backends._mlp import REDUCTIONS, batch_bounds, non_finite_error
+from neurust.backends._partial import attach
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
+
+    from neurust.model import TwoLayerNet
+
+__all__ = ["DEFAULT_TIMEOUT_S", "DistributedError", "init", "shard"]
+
+DEFAULT_TIMEOUT_S = 60.0
+"""How long a collective waits for the other ranks before failing, unless
+``NEURUST_DISTRIBUTED_TIMEOUT`` or :func:`init`'s ``timeout`` says otherwise
+(torch's own default is 30 minutes)."""
+
+# The variables torchrun sets for every rank; init_process_group's "env://" reads them.
+_TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+_HOW_TO_START = (
+    "start every rank with torchrun, for example `torchrun --nproc-per-node 2 train.py` on "
+    "one machine, or call torch.distributed.init_process_group (or neurust.distributed.init) "
+    "before fit"
+)
+
+
+class DistributedError(RuntimeError):
+    """A collective failed: another rank died, was interrupted, raised, or fell behind."""
+
+
+def _torch_distributed() -> Any:
+    try:
+        import torch.distributed as dist
+    except ImportError as error:
+        raise ImportError(
+            f"distributed training runs on torch.distributed: {error} "
+            "(install it with: pip install 'neurust[torch]')"
+        ) from error
+    if not dist.is_available():
+        raise RuntimeError("this build of torch has no torch.distributed support")
+    return dist
+
+
+def _default_timeout() -> float:
+    text = os.environ.get("NEURUST_DISTRIBUTED_TIMEOUT")
+    if text is None:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(
+            f"NEURUST_DISTRIBUTED_TIMEOUT must be a number of seconds, got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"NEURUST_DISTRIBUTED_TIMEOUT must be positive seconds, got {text!r}")
+    return value
+
+
+def init(backend: str | None = None, timeout: float | None = None) -> ProcessGroup:
+    """Join the default process group from torchrun's environment, unless already joined.
+
+    Parameters
+    ----------
+    backend : str, optional
+        ``"gloo"`` (the default, for CPU backends) or ``"nccl"`` (for the
+        torch-cuda backend, one GPU per rank: ``LOCAL_RANK`` picks it).
+    timeout : float, optional
+        Seconds a collective waits for the other ranks before failing.
+        Default: ``NEURUST_DISTRIBUTED_TIMEOUT`` or :data:`DEFAULT_TIMEOUT_S`.
+
+    Returns
+    -------
+    ProcessGroup
+        The default group (the one already initialised, if any; then
+        ``backend`` and ``timeout`` are not applied).
+
+    Raises
+    ------
+    RuntimeError
+        If no group is initialised and torchrun's variables (``RANK``,
+        ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) are not all set;
+        the message says how to start the ranks.
+    ValueError
+        If ``timeout`` is not a positive number of seconds.
+
+    Examples
+    --------
+    >>> group = nr.distributed.init(timeout=30)  # doctest: +SKIP
+    """
+    dist = _torch_distributed()
+    if dist.is_initialized():
+        return dist.group.WORLD
+    seconds = _default_timeout() if timeout is None else float(timeout)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f"no torch.distributed process group is initialised and {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set; {_HOW_TO_START}"
+        )
+    backend = backend or "gloo"
+    if backend == "nccl":
+        import torch
+
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
+    return dist.group.WORLD
+
+
+def _group(distributed: Any, device: str) -> Any:
+    dist = _torch_distributed()
+    if distributed is True:
+        return init("nccl" if device == "cuda" else "gloo")
+    if isinstance(distributed, dist.ProcessGroup):
+        return distributed
+    raise TypeError(
+        f"distributed must be True or a torch.distributed.ProcessGroup, "
+        f"got {type(distributed).__name__}"
+    )
+
+
+def shard(
+    X: Any,
+    Y: Any = None,
+    *,
+    group: ProcessGroup | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+) -> Any:
+    """This rank's contiguous share of the rows of ``X`` (and ``Y``).
+
+    Rank ``r`` of ``w`` gets rows ``r * n // w`` up to ``(r + 1) * n // w``:
+    shares differ by at most one row, and the ranks' shares in rank order
+    are the whole array. Slicing keeps views (a memory-mapped file reads
+    only this rank's rows).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, ...)
+    Y : array_like, shape (n, ...), optional
+    group : ProcessGroup, optional
+        Whose rank and size to use; default: the default group, joined
+        from torchrun's environment when needed (see :func:`init`).
+    rank, world_size : int, optional
+        Give both to shard without a process group.
+
+    Returns
+    -------
+    ndarray or tuple of ndarray
+        ``X``'s rows, or ``(X_rows, Y_rows)`` when ``Y`` is given.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` and ``Y`` have different row counts, or ``rank`` is not in
+        ``range(world_size)``.
+
+    Examples
+    --------
+    >>> X, Y = np.arange(10.0).reshape(5, 2), np.arange(5.0)
+    >>> nr.distributed.shard(X, Y, rank=1, world_size=2)[1]
+    array([2., 3., 4.])
+    """
+    if (rank is None) != (world_size is None):
+        raise ValueError("give both rank and world_size, or neither")
+    if rank is None or world_size is None:
+        dist = _torch_distributed()
+        group = group if group is not None else init()
+        rank, world_size = dist.get_rank(group), dist.get_world_size(group)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in range(world_size={world_size}), got {rank}")
+    x = X if hasattr(X, "shape") else np.asarray(X)
+    rows = x.shape[0]
+    start, end = rank * rows // world_size, (rank + 1) * rows // world_size
+    if Y is None:
+        return x[start:end]
+    y = Y if hasattr(Y, "shape") else np.asarray(Y)
+    if y.shape[0] != rows:
+        raise ValueError(f"Y has {y.shape[0]} rows, but X has {rows}; they must match")
+    return x[start:end], y[start:end]
+
+
+class _FlatBuffers:
+    """The parameters and the gradients (plus the loss) as two flat tensors, with views.
+
+    Allocated once per fit. The backend's parameters are views of the first
+    (for numpy, Rust and torch; JAX arrays are immutable, so it gets copies
+    each step); its gradients are copied into the second, whose last element
+    holds the loss, so one all-reduce sums both.
+    """
+
+    def __init__(self, net: TwoLayerNet) -> None:
+        import torch
+
+        self.backend = net.backend
+        shapes = net._shapes()
+        self.size = sum(math.prod(shape) for shape in shapes.values())
+        dtype = getattr(torch, net.dtype.name)
+        device = self.backend.device
+        if device == "cpu":
+            self.params_numpy: np.ndarray | None = np.empty(self.size, dtype=net.dtype)
+            self.params = torch.from_numpy(self.params_numpy)
+            self.grads = torch.from_numpy(np.empty(self.size + 1, dtype=net.dtype))
+        else:
+            self.params_numpy = None
+            self.params = torch.empty(self.size, dtype=dtype, device=device)
+            self.grads = torch.empty(self.size + 1, dtype=dtype, device=device)
+        self.param_views: dict[str, Any] = {}
+        self.grad_views: dict[str, Any] = {}
+        offset = 0
+        for name, shape in shapes.items():
+            end = offset + math.prod(shape)
+            self.param_views[name] = self.params[offset:end].view(shape)
+            self.grad_views[name] = self.grads[offset:end].view(shape)
+            offset = end
+        current = net.parameters()
+        for name, view in self.param_views.items():
+            view.copy_(torch.from_numpy(current[name]).to(device))
+        self.native = self._native_views()
+
+    def _native_views(self) -> dict[str, Any] | None:
+        """The parameter views as the backend's arrays, or None where it must copy them."""
+        import torch
+
+        probe = self.param_views["w1"]
+        if self.params_numpy is not None:
+            array = probe.numpy()
+            native = self.backend.from_numpy(array)
+            if isinstance(native, np.ndarray) and np.shares_memory(native, array):
+                return {name: view.numpy() for name, view in self.param_views.items()}
+        if isinstance(self.backend.from_numpy(probe.cpu().numpy()), torch.Tensor):
+            return dict(self.param_views)
+        return None
+
+    def native_params(self) -> dict[str, Any]:
+        if self.native is not None:
+            return self.native
+        return {
+            name: self.backend.from_numpy(view.numpy()) for name, view in self.param_views.items()
+        }
+
+    def store(self, loss: Any, grads: dict[str, Any]) -> None:
+        """Copy the backend's loss and gradients into the flat buffer."""
+        import torch
+
+        for name, view in self.grad_views.items():
+            grad = grads[name]
+            if isinstance(grad, torch.Tensor):
+                view.copy_(grad)
+            else:
+                np.copyto(view.numpy(), np.asarray(grad), casting="same_kind")
+        self.grads[self.size] = loss if isinstance(loss, torch.Tensor) else float(loss)
+
+    def numpy_params(self) -> dict[str, np.ndarray]:
+        return {name: view.cpu().numpy() for name, view in self.param_views.items()}
+
+
+def _agree(group: Any, config: dict[str, Any], error: BaseException | None) -> list[int]:
+    """Check that every rank starts the same fit; return each rank's row count.
+
+    Every rank sends its configuration (or the error its own arguments
+    raised) to every other, so all of them fail together, before any step.
+    """
+    dist = _torch_distributed()
+    payload = {"config": config, "error": None if error is None else f"{error}"}
+    gathered: list[Any] = [None] * dist.get_world_size(group)
+    _collective(
+        "comparing the ranks' arguments",
+        lambda: dist.all_gather_object(gathered, payload, group=group),
+    )
+    failed = [(rank, item["error"]) for rank, item in enumerate(gathered) if item["error"]]
+    if error is not None:
+        raise error
+    if failed:
+        reasons = "; ".join(f"rank {rank}: {reason}" for rank, reason in failed)
+        raise ValueError(f"another rank could not start the fit ({reasons})")
+    configs = [item["config"] for item in gathered]
+    for key, value in config.items():
+        if key == "rows":
+            continue
+        values = [other[key] for other in configs]
+        if any(other != value for other in values):
+            each = ", ".join(f"rank {rank} has {other!r}" for rank, other in enumerate(values))
+            raise ValueError(
+                f"the ranks disagree on {key} ({each}); every rank must fit the same net "
+                "with the same arguments"
+            )
+    return [int(other["rows"]) for other in configs]
+
+
+def _fit(
+    net: TwoLayerNet,
+    X: Any,
+    Y: Any,
+    steps: Any,
+    lr: Any,
+    batch_size: Any,
+    progress: bool,
+    reduction: Any,
+    distributed: Any,
+) -> np.ndarray:
+    """``TwoLayerNet.fit(..., distributed=...)``: see its docstring."""
+    dist = _torch_distributed()
+    group = _group(distributed, net.backend.device)
+    rank = dist.get_rank(group)
+    config: dict[str, Any] = {}
+    local_error: BaseException | None = None
+    try:
+        steps = positive_int(steps, "steps")
+        lr = learning_rate(lr)
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size")
+        reduction = choice(reduction, "reduction", REDUCTIONS)
+        x = net._inputs(X)
+        y = net._targets(Y, x.shape[0])
+        config = {
+            "input_dim": net.input_dim,
+            "hidden_dim": net.hidden_dim,
+            "output_dim": net.output_dim,
+            "activation": net.activation,
+            "bias": net.bias,
+            "dtype": net.dtype.name,
+            "device": net.backend.device,
+            "steps": steps,
+            "lr": lr,
+            "reduction": reduction,
+            "batch_size": batch_size,
+            "rows": x.shape[0],
+        }
+    except (TypeError, ValueError) as error:
+        local_error = error
+    rows = _agree(group, config, local_error)
+
+    buffers = _FlatBuffers(net)
+    _collective(
+        "broadcasting rank 0's parameters",
+        lambda: dist.broadcast(buffers.params, src=dist.get_global_rank(group, 0), group=group),
+    )
+    backend = net.backend
+    x_native, y_native = backend.from_numpy(x), backend.from_numpy(y)
+    output_dim = net.output_dim
+    gradients, update = buffers.grads[: buffers.size], buffers.params
+    history = np.zeros(steps, dtype=net.dtype)
+    done = 0
+    every = max(1, steps // 100)
+    shown = progress and rank == 0
+    bar_context = progress_bar(steps, "training", show_loss=True) if shown else None
+    with bar_context or contextlib.nullcontext() as bar:
+        try:
+            for step in range(steps):
+                start, end = batch_bounds(rows[rank], batch_size, step)
+                batch_x = x_native if end - start == rows[rank] else x_native[start:end]
+                batch_y = y_native if end - start == rows[rank] else y_native[start:end]
+                loss, grads = backend.mlp_gradients(
+                    batch_x, batch_y, buffers.native_params(), net.activation, "sum"
+                )
+                buffers.store(loss, grads)
+                _collective(
+                    f"summing the gradients of step {step}",
+                    lambda: dist.all_reduce(buffers.grads, group=group),
+                )
+                if reduction == "mean":
+                    count = sum(_batch_rows(n, batch_size, step) for n in rows) * output_dim
+                    buffers.grads.div_(count)
+                global_loss = buffers.grads[buffers.size].item()
+                history[step] = global_loss
+                if not math.isfinite(global_loss):
+                    raise non_finite_error(global_loss, step, lr)
+                gradients.mul_(lr)
+                update.sub_(gradients)
+                done = step + 1
+                if bar is not None and (done % every == 0 or done == steps):
+                    bar.update(done, global_loss)
+        except BaseException as error:
+            net.load_parameters(buffers.numpy_params())
+            net.history_ = history[:done].copy()
+            attach(error, net.parameters(), net.history_)
+            raise
+    net.load_parameters(buffers.numpy_params())
+    net.history_ = history
+    return history
+
+
+def _batch_rows(rows: int, batch_size: int | None, step: int) -> int:
+    start, end = batch_bounds(rows, batch_size, step)
+    return end - start
+
+
+def _collective(what: str, collective: Callable[[], object]) -> None:
+    """Run one collective; a failure names what it was doing and the likely cause."""
+    try:
+        collective()
+    except RuntimeError as error:  # DistBackendError and gloo's timeouts are RuntimeErrors
+        raise DistributedError(
+            f"{what} failed: another rank has stopped (it died, was interrupted or raised) "
+            f"or fell behind by more than the group's timeout: {error}"
+        ) from error
