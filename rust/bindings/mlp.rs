@@ -20,9 +20,9 @@ use super::convert::{
     PyFloat,
 };
 use crate::kernels::activation::Activation;
+use crate::kernels::alloc::{zeroed, AllocError};
 use crate::kernels::mlp::{
-    self, AllocError, FitConfig, FitError, GradientsMut, Params, ParamsMut, Reduction, TwoLayer,
-    Workspace,
+    self, FitConfig, FitError, GradientsMut, Params, ParamsMut, Reduction, TwoLayer, Workspace,
 };
 
 /// The longest a training loop runs without checking for Ctrl-C: well under
@@ -630,7 +630,7 @@ fn fit_typed<'py, T: PyFloat>(args: FitArgs<'_, 'py>) -> PyResult<Bound<'py, PyA
         report_interval: Some(CHECK_INTERVAL),
     };
     let batch_rows = args.batch_size.unwrap_or(rows).min(rows);
-    let mut history = mlp::zeroed::<T>(Some(args.steps)).map_err(memory_error)?;
+    let mut history = zeroed::<T>(Some(args.steps)).map_err(memory_error)?;
     let mut workspace = Workspace::<T>::new(net, batch_rows).map_err(memory_error)?;
     let callback = args.callback;
     let mut interrupted: Option<PyErr> = None;

@@ -1,6 +1,7 @@
 //! The pure-Rust kernels: no PyO3 types, generic over `f32` and `f64`.
 
 pub mod activation;
+pub mod alloc;
 pub mod blas;
 pub mod dot;
 pub mod float;
