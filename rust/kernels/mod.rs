@@ -6,6 +6,7 @@ pub mod blas;
 pub mod dot;
 pub mod float;
 pub mod gemm;
+pub mod linear;
 pub mod mlp;
 pub mod parallel;
 

@@ -3,7 +3,8 @@
 use super::{Gradients, GradientsMut, Params, ParamsMut, Reduction, TwoLayer, Workspace};
 use crate::kernels::activation::{activate, activate_grad};
 use crate::kernels::dot::dot;
-use crate::kernels::gemm::{linear, matmul, View};
+use crate::kernels::gemm::{matmul, View};
+use crate::kernels::linear::linear;
 use crate::kernels::parallel::CHUNK;
 use crate::kernels::Float;
 
