@@ -22,8 +22,8 @@ use neurust::kernels::linear;
 use neurust::kernels::parallel::{self, CHUNK, ELEMENTWISE_PARALLEL_MIN};
 use neurust::kernels::Float;
 
-/// What the checks need to know of `f32` and `f64` beyond `Float`.
-trait Element: Float {
+/// What the checks need to know of `f32` and `f64` beyond the kernels' `Element`.
+trait Element: neurust::kernels::Element {
     const EPSILON: f64;
     const MAX: f64;
     const SMALLEST_SUBNORMAL: f64;

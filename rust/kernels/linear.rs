@@ -1,13 +1,13 @@
 //! The dense layer `x @ W + b`, and the inner-dimension slices that let Ctrl-C through.
 
 use super::gemm::{matmul, View};
-use super::Float;
+use super::Element;
 
 /// `out = x @ weights (+ bias on every row)`: a dense layer.
 ///
 /// `x` is row-major `rows × inner`, `weights` row-major `inner × cols`,
 /// `bias` (if any) has `cols` entries and `out` is row-major `rows × cols`.
-pub fn linear<T: Float>(
+pub fn linear<T: Element>(
     x: &[T],
     weights: &[T],
     bias: Option<&[T]>,
@@ -39,7 +39,7 @@ pub fn linear<T: Float>(
 /// # Panics
 /// If the shapes do not match or `start..end` is not within `0..inner`.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_inner_slice<T: Float>(
+pub fn matmul_inner_slice<T: Element>(
     x: &[T],
     weights: &[T],
     rows: usize,
@@ -58,7 +58,7 @@ pub fn matmul_inner_slice<T: Float>(
 }
 
 /// Adds `row` to every row of the row-major matrix `out`.
-pub fn add_row_vector<T: Float>(out: &mut [T], row: &[T]) {
+pub fn add_row_vector<T: Element>(out: &mut [T], row: &[T]) {
     if row.is_empty() {
         return;
     }

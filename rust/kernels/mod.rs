@@ -4,10 +4,13 @@ pub mod activation;
 pub mod alloc;
 pub mod blas;
 pub mod dot;
+pub mod element;
 pub mod float;
 pub mod gemm;
 pub mod linear;
 pub mod mlp;
 pub mod parallel;
+pub mod simd;
 
+pub use element::Element;
 pub use float::Float;

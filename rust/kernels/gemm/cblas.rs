@@ -3,7 +3,7 @@
 use super::{View, PARALLEL_GEMM};
 use crate::kernels::blas::{self, Cblas};
 use crate::kernels::parallel;
-use crate::kernels::Float;
+use crate::kernels::Element;
 
 /// The least work in one panel of a product split over threads. OpenBLAS
 /// routes products of at most 100³ multiply-adds to different "small
@@ -37,7 +37,7 @@ impl<T> SendPtr<T> {
 /// `matmul` through CBLAS, split into row or column panels over the pool
 /// for large products. Returns `false` (doing nothing) if an operand has no
 /// unit stride.
-pub(super) fn matmul<T: Float>(
+pub(super) fn matmul<T: Element>(
     lib: &Cblas,
     out: &mut [T],
     a: View<'_, T>,

@@ -1,57 +1,10 @@
 //! The faer path: every product CBLAS does not take, on one thread or on neurust's pool.
 
-use faer::linalg::matmul::matmul as faer_matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::{MatMut, MatRef, Par};
 
 use super::{View, PARALLEL_GEMM};
-use crate::kernels::blas::{Cblas, GemmFn};
 use crate::kernels::parallel;
-use crate::kernels::Float;
-
-/// The element operations faer provides for one concrete type.
-pub trait Gemm: Sized {
-    /// This type's `cblas_?gemm` in `lib`.
-    fn cblas_gemm(lib: &Cblas) -> GemmFn<Self>;
-
-    /// `out = alpha * a @ b (+ out if accumulate)`, through faer.
-    fn faer_gemm(
-        out: MatMut<'_, Self>,
-        a: MatRef<'_, Self>,
-        b: MatRef<'_, Self>,
-        accumulate: bool,
-        alpha: Self,
-        par: Par,
-    );
-}
-
-macro_rules! impl_gemm {
-    ($t:ty, $cblas:ident) => {
-        impl Gemm for $t {
-            fn cblas_gemm(lib: &Cblas) -> GemmFn<Self> {
-                lib.$cblas
-            }
-
-            fn faer_gemm(
-                out: MatMut<'_, Self>,
-                a: MatRef<'_, Self>,
-                b: MatRef<'_, Self>,
-                accumulate: bool,
-                alpha: Self,
-                par: Par,
-            ) {
-                let accum = if accumulate {
-                    Accum::Add
-                } else {
-                    Accum::Replace
-                };
-                faer_matmul(out, accum, a, b, alpha, par);
-            }
-        }
-    };
-}
-
-impl_gemm!(f32, sgemm);
-impl_gemm!(f64, dgemm);
+use crate::kernels::Element;
 
 fn as_faer<T>(view: View<'_, T>) -> MatRef<'_, T> {
     // SAFETY: a `View` is only built over a slice holding every element it
@@ -70,7 +23,7 @@ fn as_faer<T>(view: View<'_, T>) -> MatRef<'_, T> {
 }
 
 /// `matmul` through faer, on neurust's pool from `PARALLEL_GEMM`.
-pub(super) fn matmul<T: Float>(
+pub(super) fn matmul<T: Element>(
     out: &mut [T],
     a: View<'_, T>,
     b: View<'_, T>,

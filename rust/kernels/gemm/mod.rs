@@ -18,11 +18,10 @@ mod fake_cblas;
 #[cfg(test)]
 mod tests;
 
-pub use faer::Gemm;
 pub use view::View;
 
 use super::blas;
-use super::Float;
+use super::Element;
 
 /// Products with fewer multiply-adds than this use the plain loop.
 pub const SMALL_GEMM: usize = 4096;
@@ -43,7 +42,13 @@ pub const BLAS_MIN: usize = 1 << 20;
 ///
 /// # Panics
 /// If the shapes do not chain (callers validate first).
-pub fn matmul<T: Float>(out: &mut [T], a: View<'_, T>, b: View<'_, T>, accumulate: bool, alpha: T) {
+pub fn matmul<T: Element>(
+    out: &mut [T],
+    a: View<'_, T>,
+    b: View<'_, T>,
+    accumulate: bool,
+    alpha: T,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "matmul: inner dimensions differ");
     assert_eq!(out.len(), m * n, "matmul: output shape");

@@ -2,40 +2,23 @@
 
 use super::View;
 use crate::kernels::dot::dot;
-use crate::kernels::Float;
+use crate::kernels::simd::{self, Level};
+use crate::kernels::Element;
 
-/// `matmul` in plain loops, compiled for AVX where the CPU has it.
-pub(super) fn matmul<T: Float>(
+/// `matmul` in plain loops, compiled for AVX where the CPU has it (the
+/// order of operations is the same either way).
+pub(super) fn matmul<T: Element>(
     out: &mut [T],
     a: View<'_, T>,
     b: View<'_, T>,
     accumulate: bool,
     alpha: T,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: AVX support was just checked.
-        return unsafe { small_matmul_avx(out, a, b, accumulate, alpha) };
-    }
-    small_matmul(out, a, b, accumulate, alpha);
-}
-
-// The plain loops compiled for AVX, chosen at run time (the wheel targets
-// the baseline x86-64 CPU); their order of operations is the same.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn small_matmul_avx<T: Float>(
-    out: &mut [T],
-    a: View<'_, T>,
-    b: View<'_, T>,
-    accumulate: bool,
-    alpha: T,
-) {
-    small_matmul(out, a, b, accumulate, alpha);
+    simd::dispatch(Level::Avx, |_| small_matmul(out, a, b, accumulate, alpha));
 }
 
 #[inline(always)]
-fn small_matmul<T: Float>(
+fn small_matmul<T: Element>(
     out: &mut [T],
     a: View<'_, T>,
     b: View<'_, T>,

@@ -6,14 +6,14 @@ use crate::kernels::dot::dot;
 use crate::kernels::gemm::{matmul, View};
 use crate::kernels::linear::linear;
 use crate::kernels::parallel::CHUNK;
-use crate::kernels::Float;
+use crate::kernels::Element;
 
 /// Runs the forward pass over the `rows × input_dim` matrix `x` and returns
 /// the `rows × output_dim` predictions (a slice of the workspace).
 ///
 /// # Panics
 /// If a shape does not match `net` (callers validate first).
-pub fn forward<'w, T: Float>(
+pub fn forward<'w, T: Element>(
     net: &TwoLayer,
     params: &Params<'_, T>,
     x: &[T],
@@ -51,7 +51,7 @@ pub fn forward<'w, T: Float>(
 }
 
 /// Writes `P - Y` into the workspace and returns the reduced squared error.
-fn loss_of_predictions<T: Float>(
+fn loss_of_predictions<T: Element>(
     net: &TwoLayer,
     y: &[T],
     rows: usize,
@@ -78,7 +78,7 @@ fn loss_of_predictions<T: Float>(
 ///
 /// # Panics
 /// If a shape does not match `net` (callers validate first).
-pub fn loss<T: Float>(
+pub fn loss<T: Element>(
     net: &TwoLayer,
     params: &Params<'_, T>,
     x: &[T],
@@ -93,7 +93,7 @@ pub fn loss<T: Float>(
 
 /// Adds up the rows of the row-major `rows × sums.len()` matrix `matrix`
 /// into `sums`, top to bottom.
-fn column_sums<T: Float>(matrix: &[T], sums: &mut [T]) {
+fn column_sums<T: Element>(matrix: &[T], sums: &mut [T]) {
     sums.fill(T::ZERO);
     if sums.is_empty() {
         return;
@@ -106,7 +106,7 @@ fn column_sums<T: Float>(matrix: &[T], sums: &mut [T]) {
 }
 
 /// The backward pass, from `P - Y` already in the workspace.
-fn backward<T: Float>(
+fn backward<T: Element>(
     net: &TwoLayer,
     params: &Params<'_, T>,
     x: &[T],
@@ -182,7 +182,7 @@ fn backward<T: Float>(
 ///
 /// # Panics
 /// If a shape does not match `net` (callers validate first).
-pub fn gradients<T: Float>(
+pub fn gradients<T: Element>(
     net: &TwoLayer,
     params: &Params<'_, T>,
     x: &[T],
@@ -213,7 +213,7 @@ pub fn gradients<T: Float>(
 /// # Panics
 /// If a shape does not match `net` (callers validate first).
 #[allow(clippy::too_many_arguments)]
-pub fn gradients_into<T: Float>(
+pub fn gradients_into<T: Element>(
     net: &TwoLayer,
     params: &Params<'_, T>,
     x: &[T],
@@ -228,7 +228,7 @@ pub fn gradients_into<T: Float>(
     loss
 }
 
-fn descend<T: Float>(params: &mut [T], gradients: &[T], learning_rate: T) {
+fn descend<T: Element>(params: &mut [T], gradients: &[T], learning_rate: T) {
     assert_eq!(params.len(), gradients.len(), "mlp: gradient shape");
     // `w - (lr * g)`, rounded as numpy's `w -= lr * g` rounds it.
     for (w, &g) in params.iter_mut().zip(gradients) {
@@ -240,7 +240,7 @@ fn descend<T: Float>(params: &mut [T], gradients: &[T], learning_rate: T) {
 ///
 /// # Panics
 /// If the gradients are not shaped like the parameters.
-pub fn step<T: Float>(params: &mut ParamsMut<'_, T>, gradients: &Gradients<T>, learning_rate: T) {
+pub fn step<T: Element>(params: &mut ParamsMut<'_, T>, gradients: &Gradients<T>, learning_rate: T) {
     descend(params.w1, &gradients.w1, learning_rate);
     descend(params.w2, &gradients.w2, learning_rate);
     if let Some(b1) = params.b1.as_deref_mut() {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::train::CLOCK_EVERY;
 use super::*;
 use crate::kernels::parallel;
+use crate::kernels::Element;
 
 /// A small deterministic generator of standard-normal draws (xorshift64*
 /// then Box–Muller), so the tests need no random-number crate.
@@ -240,7 +241,7 @@ struct Data<T> {
 
 /// Runs [`fit`] over all of `data` with a fresh workspace (sized for the
 /// config's batches) and a NaN-filled history, which it returns.
-fn train<T: Float>(
+fn train<T: Element>(
     data: &Data<T>,
     params: &mut ParamsMut<'_, T>,
     config: &FitConfig<T>,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{gradients, step, ParamsMut, Reduction, TwoLayer, Workspace};
 use crate::kernels::gemm::SMALL_GEMM;
-use crate::kernels::Float;
+use crate::kernels::Element;
 
 /// Steps between two readings of the clock for time-based reports, for
 /// networks whose step is below `SMALL_GEMM` multiply-adds (under a
@@ -32,7 +32,7 @@ pub struct FitConfig<T> {
     pub report_interval: Option<Duration>,
 }
 
-impl<T: Float> FitConfig<T> {
+impl<T: Element> FitConfig<T> {
     /// Full-batch training with the sum of squared errors, reporting every
     /// `steps` steps (that is, once at the end).
     pub fn new(steps: usize, learning_rate: T) -> Self {
@@ -94,7 +94,7 @@ impl std::error::Error for FitError {}
 /// If a shape does not match `net`, `history` is shorter than `config.steps`,
 /// or `batch_size` is 0 (callers validate first).
 #[allow(clippy::too_many_arguments)]
-pub fn fit<T: Float>(
+pub fn fit<T: Element>(
     net: &TwoLayer,
     params: &mut ParamsMut<'_, T>,
     x: &[T],
