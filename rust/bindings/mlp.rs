@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use numpy::prelude::*;
 use numpy::{PyArray, PyArrayDyn, PyUntypedArray};
-use pyo3::exceptions::{PyFloatingPointError, PyMemoryError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -20,7 +20,7 @@ use super::convert::{
     PyFloat,
 };
 use crate::kernels::activation::Activation;
-use crate::kernels::alloc::{zeroed, AllocError};
+use crate::kernels::alloc::zeroed;
 use crate::kernels::mlp::{
     self, FitConfig, FitError, GradientsMut, Params, ParamsMut, Reduction, TwoLayer, Workspace,
 };
@@ -28,10 +28,6 @@ use crate::kernels::mlp::{
 /// The longest a training loop runs without checking for Ctrl-C: well under
 /// the 100 ms a person notices, and re-attaching costs about a microsecond.
 const CHECK_INTERVAL: Duration = Duration::from_millis(25);
-
-fn memory_error(error: AllocError) -> PyErr {
-    PyMemoryError::new_err(format!("{error} for the network's workspace"))
-}
 
 fn parse_activation(name: &str) -> PyResult<Activation> {
     match Activation::from_name(name) {
@@ -250,7 +246,7 @@ fn forward_typed<'py, T: PyFloat>(
     let arrays = raw.typed::<T>()?;
     let py = arrays.x.py();
     let (net, rows) = arrays.net(activation)?;
-    let mut workspace = Workspace::<T>::new(net, rows).map_err(memory_error)?;
+    let mut workspace = Workspace::<T>::new(net, rows)?;
     // SAFETY: see `Arrays::params`; `x` is likewise only read.
     let (params, x) = unsafe { (arrays.params(), as_slice(&arrays.x)) };
     maybe_detached(py, work(&net, rows), || {
@@ -318,7 +314,7 @@ fn loss_typed<'py, T: PyFloat>(
     let Some(y_array) = arrays.y.as_ref() else {
         return Err(PyValueError::new_err("y is required"));
     };
-    let mut workspace = Workspace::<T>::new(net, rows).map_err(memory_error)?;
+    let mut workspace = Workspace::<T>::new(net, rows)?;
     // SAFETY: see `Arrays::params`; `x` and `y` are likewise only read.
     let (params, x, y) = unsafe { (arrays.params(), as_slice(&arrays.x), as_slice(y_array)) };
     if !with_gradients {
@@ -630,8 +626,8 @@ fn fit_typed<'py, T: PyFloat>(args: FitArgs<'_, 'py>) -> PyResult<Bound<'py, PyA
         report_interval: Some(CHECK_INTERVAL),
     };
     let batch_rows = args.batch_size.unwrap_or(rows).min(rows);
-    let mut history = zeroed::<T>(Some(args.steps)).map_err(memory_error)?;
-    let mut workspace = Workspace::<T>::new(net, batch_rows).map_err(memory_error)?;
+    let mut history = zeroed::<T>(Some(args.steps))?;
+    let mut workspace = Workspace::<T>::new(net, batch_rows)?;
     let callback = args.callback;
     let mut interrupted: Option<PyErr> = None;
     let mut steps_done = 0;
@@ -668,13 +664,9 @@ fn fit_typed<'py, T: PyFloat>(args: FitArgs<'_, 'py>) -> PyResult<Bound<'py, PyA
             Some(err) => Err(with_history(py, err, &history[..steps_done])),
             None => Ok(PyArray::from_vec(py, history).into_any()),
         },
-        Err(FitError::NonFiniteLoss { step, loss }) => {
-            let err = PyFloatingPointError::new_err(format!(
-                "the loss became {loss} at step {step} (lr={}); the parameters are kept as \
-                 they were before that step; try a smaller learning rate",
-                args.lr
-            ));
-            Err(with_history(py, err, &history[..step]))
+        Err(error) => {
+            let FitError::NonFiniteLoss { step, .. } = error;
+            Err(with_history(py, error.into(), &history[..step]))
         }
     }
 }

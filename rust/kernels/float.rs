@@ -1,6 +1,6 @@
 //! Plain float arithmetic: the trait every kernel is generic over.
 
-use core::fmt::Debug;
+use core::fmt::{Debug, Display};
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
 /// `f32` or `f64`: the arithmetic a kernel needs of its element type (the
@@ -8,6 +8,7 @@ use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 pub trait Float:
     Copy
     + Debug
+    + Display
     + Default
     + PartialOrd
     + Send

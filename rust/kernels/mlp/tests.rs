@@ -246,7 +246,7 @@ fn train<T: Element>(
     params: &mut ParamsMut<'_, T>,
     config: &FitConfig<T>,
     on_chunk: impl FnMut(usize, T) -> bool,
-) -> (Result<FitOutcome, FitError>, Vec<T>) {
+) -> (Result<FitOutcome, FitError<T>>, Vec<T>) {
     let max_rows = config.batch_size.unwrap_or(data.rows).min(data.rows);
     let mut ws = Workspace::new(data.net, max_rows).expect("a small workspace");
     let mut history = vec![T::from_f64(f64::NAN); config.steps];
@@ -351,11 +351,13 @@ fn non_finite_loss_stops_before_the_bad_update() {
     };
     let (outcome, history) = train(&data, &mut owned.view_mut(), &config, |_, _| true);
     let err = outcome.expect_err("the loss must blow up");
-    let FitError::NonFiniteLoss { step: bad, loss } = err;
+    let FitError::NonFiniteLoss {
+        step: bad, loss, ..
+    } = err;
     assert!(!loss.is_finite());
     assert!(bad > 0 && bad < steps);
     assert!(history[..bad].iter().all(|l| l.is_finite()));
-    assert!(err.to_string().contains(&format!("step {bad}")));
+    assert!(err.to_string().contains(&format!("step {bad} (lr=1000)")));
 
     // Replay `bad` steps from the same start: the parameters must equal
     // the failed run's, i.e. the bad step changed nothing.

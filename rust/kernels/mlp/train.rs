@@ -58,25 +58,33 @@ pub struct FitOutcome {
 
 /// Why a [`fit`] failed.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum FitError {
+pub enum FitError<T> {
     /// The loss before step `step` (0-based) was NaN or infinite; that step's
     /// update was not applied, so the parameters are those after `step` steps.
-    NonFiniteLoss { step: usize, loss: f64 },
+    NonFiniteLoss {
+        step: usize,
+        loss: T,
+        learning_rate: T,
+    },
 }
 
-impl fmt::Display for FitError {
+impl<T: Element> fmt::Display for FitError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FitError::NonFiniteLoss { step, loss } => write!(
+            FitError::NonFiniteLoss {
+                step,
+                loss,
+                learning_rate,
+            } => write!(
                 f,
-                "the loss became {loss} at step {step}; the parameters are kept as they were \
-                 before that step (try a smaller learning rate)"
+                "the loss became {loss} at step {step} (lr={learning_rate}); the parameters \
+                 are kept as they were before that step; try a smaller learning rate"
             ),
         }
     }
 }
 
-impl std::error::Error for FitError {}
+impl<T: Element> std::error::Error for FitError<T> {}
 
 /// Trains `params` in place by gradient descent on the `rows × input_dim`
 /// inputs `x` and `rows × output_dim` targets `y`.
@@ -104,7 +112,7 @@ pub fn fit<T: Element>(
     workspace: &mut Workspace<T>,
     history: &mut [T],
     mut on_chunk: impl FnMut(usize, T) -> bool,
-) -> Result<FitOutcome, FitError> {
+) -> Result<FitOutcome, FitError<T>> {
     net.check_params(&params.view());
     assert_eq!(x.len(), rows * net.input_dim, "mlp: x shape");
     assert_eq!(y.len(), rows * net.output_dim, "mlp: y shape");
@@ -133,7 +141,8 @@ pub fn fit<T: Element>(
         if !loss.is_finite() {
             return Err(FitError::NonFiniteLoss {
                 step: step_index,
-                loss: loss.to_f64(),
+                loss,
+                learning_rate: config.learning_rate,
             });
         }
         step(params, &workspace.gradients, config.learning_rate);
