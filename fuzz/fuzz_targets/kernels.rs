@@ -20,7 +20,6 @@ use neurust::kernels::dot::{weighted_sum, weighted_sum_rows};
 use neurust::kernels::gemm::{self, View};
 use neurust::kernels::linear;
 use neurust::kernels::parallel::{self, CHUNK, ELEMENTWISE_PARALLEL_MIN};
-use neurust::kernels::Float;
 
 /// What the checks need to know of `f32` and `f64` beyond the kernels' `Element`.
 trait Element: neurust::kernels::Element {
