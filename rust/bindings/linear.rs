@@ -11,7 +11,8 @@ use super::convert::{
 use crate::kernels::linear;
 
 /// Products of at least this many multiply-adds (about 0.1 s on one core)
-/// are split into row blocks so that Ctrl-C is honoured between blocks.
+/// are cut into slices of the inner dimension so that Ctrl-C is honoured
+/// between slices.
 const INTERRUPTIBLE_WORK: usize = 1 << 31;
 
 /// The multiply-adds in one uninterrupted slice (tens of milliseconds).
@@ -117,9 +118,10 @@ fn typed<'py, T: PyFloat>(
 /// Returns
 /// -------
 /// ndarray, shape (n, m) or (m,)
-///     float32 only when every argument is float32. The product runs on
-///     the faer GEMM kernels (SIMD chosen at run time, threads above a
-///     size cut-off) and does not depend on the thread count.
+///     float32 only when every argument is float32. Large products run on
+///     OpenBLAS when the scipy-openblas64 package is installed, the others
+///     on faer (both choose SIMD kernels at run time and use threads above a
+///     size cut-off); the result does not depend on the thread count.
 ///
 /// Raises
 /// ------
