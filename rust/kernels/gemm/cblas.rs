@@ -15,6 +15,51 @@ const PANEL_MIN_WORK: usize = 1 << 20;
 /// per-call buffers; 32 stays far inside it).
 const MAX_PANELS: usize = 32;
 
+/// How the output of an `m × n` product is cut: into panels of `width`
+/// columns (`by_columns`) or rows, along a side `side` long.
+struct Panels {
+    by_columns: bool,
+    side: usize,
+    width: usize,
+}
+
+impl Panels {
+    fn plan(lib: &Cblas, m: usize, n: usize, work: usize) -> Self {
+        let threads = parallel::num_threads();
+        let wanted = if work >= PARALLEL_GEMM && threads > 1 {
+            threads.min(work / PANEL_MIN_WORK).min(MAX_PANELS)
+        } else {
+            1
+        };
+        // Split the output into row (or column) panels that start where the
+        // kernels' register tiles start (see `blas`), so the bits do not
+        // change; prefer the longer side, and do not split if neither side
+        // can be cut.
+        let align = if wanted > 1 {
+            blas::panel_alignment(lib)
+        } else {
+            blas::PanelAlignment { rows: 0, cols: 0 }
+        };
+        let can_cut = |side: usize, align: usize| align > 0 && side >= 2 * align;
+        let by_columns = can_cut(n, align.cols) && (n >= m || !can_cut(m, align.rows));
+        let (side, step) = if by_columns {
+            (n, align.cols)
+        } else {
+            (m, align.rows)
+        };
+        let width = if can_cut(side, step) {
+            side.div_ceil(wanted).next_multiple_of(step)
+        } else {
+            side
+        };
+        Panels {
+            by_columns,
+            side,
+            width,
+        }
+    }
+}
+
 /// A raw pointer that may cross to a pool thread (each panel writes only
 /// its own part of the output).
 #[derive(Clone, Copy)]
@@ -55,33 +100,11 @@ pub(super) fn matmul<T: Element>(
     blas::keep_single_threaded(lib);
     let gemm = T::cblas_gemm(lib);
     let beta = if accumulate { T::ONE } else { T::ZERO };
-    let work = m * n * k;
-    let threads = parallel::num_threads();
-    let wanted = if work >= PARALLEL_GEMM && threads > 1 {
-        threads.min(work / PANEL_MIN_WORK).min(MAX_PANELS)
-    } else {
-        1
-    };
-    // Split the output into row (or column) panels that start where the
-    // kernels' register tiles start (see `blas`), so the bits do not change;
-    // prefer the longer side, and do not split if neither side can be cut.
-    let align = if wanted > 1 {
-        blas::panel_alignment(lib)
-    } else {
-        blas::PanelAlignment { rows: 0, cols: 0 }
-    };
-    let can_cut = |side: usize, align: usize| align > 0 && side >= 2 * align;
-    let by_columns = can_cut(n, align.cols) && (n >= m || !can_cut(m, align.rows));
-    let (side, step) = if by_columns {
-        (n, align.cols)
-    } else {
-        (m, align.rows)
-    };
-    let width = if can_cut(side, step) {
-        side.div_ceil(wanted).next_multiple_of(step)
-    } else {
-        side
-    };
+    let Panels {
+        by_columns,
+        side,
+        width,
+    } = Panels::plan(lib, m, n, m * n * k);
     // The library only reads through the `a` and `b` pointers.
     let a_ptr = SendPtr(a.data.as_ptr().cast_mut());
     let b_ptr = SendPtr(b.data.as_ptr().cast_mut());
