@@ -88,17 +88,21 @@ unsafe fn rows_avx<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
 
 /// Row-by-row dot products of short rows (at most `CHUNK` long).
 fn short_rows<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
-    simd::dispatch(Level::Avx, |level| {
-        #[cfg(target_arch = "x86_64")]
-        if level >= Level::Avx {
-            // SAFETY: `dispatch` passes a level the CPU supports.
-            return unsafe { rows_avx(matrix, weights, out) };
-        }
-        let _ = level;
-        for (row, slot) in matrix.chunks(weights.len()).zip(out.iter_mut()) {
-            *slot = dot_body(row, weights);
-        }
-    })
+    simd::dispatch(
+        Level::Avx,
+        #[inline(always)]
+        |level| {
+            #[cfg(target_arch = "x86_64")]
+            if level >= Level::Avx {
+                // SAFETY: `dispatch` passes a level the CPU supports.
+                return unsafe { rows_avx(matrix, weights, out) };
+            }
+            let _ = level;
+            for (row, slot) in matrix.chunks(weights.len()).zip(out.iter_mut()) {
+                *slot = dot_body(row, weights);
+            }
+        },
+    )
 }
 
 /// The dot product of two equally long slices, in one fixed order of
@@ -106,15 +110,19 @@ fn short_rows<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
 #[inline]
 pub fn dot<T: Element>(a: &[T], b: &[T]) -> T {
     assert_eq!(a.len(), b.len(), "dot: slices differ in length");
-    simd::dispatch(Level::Avx, |level| {
-        #[cfg(target_arch = "x86_64")]
-        if level >= Level::Avx {
-            // SAFETY: `dispatch` passes a level the CPU supports.
-            return unsafe { dot_avx(a, b) };
-        }
-        let _ = level;
-        dot_body(a, b)
-    })
+    simd::dispatch(
+        Level::Avx,
+        #[inline(always)]
+        |level| {
+            #[cfg(target_arch = "x86_64")]
+            if level >= Level::Avx {
+                // SAFETY: `dispatch` passes a level the CPU supports.
+                return unsafe { dot_avx(a, b) };
+            }
+            let _ = level;
+            dot_body(a, b)
+        },
+    )
 }
 
 fn sum_in_order<T: Float>(mut partials: impl Iterator<Item = T>) -> T {

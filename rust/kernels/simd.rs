@@ -57,6 +57,11 @@ impl Level {
 /// Runs `kernel` compiled for the widest level up to `max` that this CPU
 /// supports, and passes it that level: the kernel may use intrinsics of any
 /// level up to it.
+///
+/// Mark the closure `#[inline(always)]`: only code inlined into the copy is
+/// compiled for its features, and without the mark the optimiser may keep
+/// the closure out of line (the sigmoid then ran 30 times slower, each
+/// `mul_add` a library call).
 #[inline]
 pub fn dispatch<R>(max: Level, kernel: impl FnOnce(Level) -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -14,7 +14,11 @@ pub(super) fn matmul<T: Element>(
     accumulate: bool,
     alpha: T,
 ) {
-    simd::dispatch(Level::Avx, |_| small_matmul(out, a, b, accumulate, alpha));
+    simd::dispatch(
+        Level::Avx,
+        #[inline(always)]
+        |_| small_matmul(out, a, b, accumulate, alpha),
+    );
 }
 
 #[inline(always)]
