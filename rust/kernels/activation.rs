@@ -212,7 +212,7 @@ fn map_serial<T: Float>(x: &[T], out: &mut [T], act: Activation) {
     simd::dispatch(
         act.simd_level(),
         #[inline(always)]
-        |_| match act {
+        move |_| match act {
             Activation::Relu => map_body(x, out, relu),
             Activation::Sigmoid => map_body(x, out, sigmoid),
             Activation::Step => map_body(x, out, step),
@@ -224,7 +224,7 @@ fn map_inplace_serial<T: Float>(xs: &mut [T], act: Activation) {
     simd::dispatch(
         act.simd_level(),
         #[inline(always)]
-        |_| match act {
+        move |_| match act {
             Activation::Relu => map_inplace_body(xs, relu),
             Activation::Sigmoid => map_inplace_body(xs, sigmoid),
             Activation::Step => map_inplace_body(xs, step),
@@ -236,7 +236,7 @@ fn zip_serial<T: Float>(x: &[T], grad: &[T], out: &mut [T], act: Activation) {
     simd::dispatch(
         act.simd_level(),
         #[inline(always)]
-        |_| match act {
+        move |_| match act {
             Activation::Relu => zip_body(x, grad, out, relu_grad),
             Activation::Sigmoid => zip_body(x, grad, out, sigmoid_grad),
             Activation::Step => zip_body(x, grad, out, |_, _| T::ZERO),

@@ -91,7 +91,7 @@ fn short_rows<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
     simd::dispatch(
         Level::Avx,
         #[inline(always)]
-        |level| {
+        move |level| {
             #[cfg(target_arch = "x86_64")]
             if level >= Level::Avx {
                 // SAFETY: `dispatch` passes a level the CPU supports.
@@ -113,7 +113,7 @@ pub fn dot<T: Element>(a: &[T], b: &[T]) -> T {
     simd::dispatch(
         Level::Avx,
         #[inline(always)]
-        |level| {
+        move |level| {
             #[cfg(target_arch = "x86_64")]
             if level >= Level::Avx {
                 // SAFETY: `dispatch` passes a level the CPU supports.

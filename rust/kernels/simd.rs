@@ -5,7 +5,9 @@
 //! has (up to the kernel's own limit), so its loops use the wide registers.
 //! Rust never contracts a multiply and an add into an FMA by itself, so the
 //! copies give the same bits; only explicit `mul_add` calls change speed
-//! (a library call without FMA, one instruction with it).
+//! (a library call without FMA, one instruction with it). The small
+//! products in `gemm` keep their own AVX trampoline, chosen by
+//! [`Level::detect`], because the closure cost them time (see there).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -63,7 +63,8 @@ pub fn matmul<T: Element>(
     }
     let work = m * n * k;
     if work < SMALL_GEMM {
-        return small::matmul(out, a, b, accumulate, alpha);
+        // By reference: the views are not copied on the way to the loops.
+        return small::matmul(out, &a, &b, accumulate, alpha);
     }
     if let Some(lib) = blas::active().filter(|_| work >= BLAS_MIN) {
         if cblas::matmul(lib, out, a, b, accumulate, alpha) {
