@@ -18,11 +18,11 @@ use libfuzzer_sys::fuzz_target;
 use neurust::kernels::activation::{self, Activation};
 use neurust::kernels::dot::{weighted_sum, weighted_sum_rows};
 use neurust::kernels::gemm::{self, View};
+use neurust::kernels::linear;
 use neurust::kernels::parallel::{self, CHUNK, ELEMENTWISE_PARALLEL_MIN};
-use neurust::kernels::Float;
 
-/// What the checks need to know of `f32` and `f64` beyond `Float`.
-trait Element: Float {
+/// What the checks need to know of `f32` and `f64` beyond the kernels' `Element`.
+trait Element: neurust::kernels::Element {
     const EPSILON: f64;
     const MAX: f64;
     const SMALLEST_SUBNORMAL: f64;
@@ -315,10 +315,10 @@ fn fuzz_gemm<T: Element>(u: &mut Unstructured<'_>) -> Result<()> {
         let b = View::row_major(&wt, cols, inner).t();
         gemm::matmul(&mut out, a, b, false, T::ONE);
         if let Some(bias) = &bias {
-            gemm::add_row_vector(&mut out, bias);
+            linear::add_row_vector(&mut out, bias);
         }
     } else {
-        gemm::linear(&x, &weights, bias.as_deref(), rows, inner, cols, &mut out);
+        linear::linear(&x, &weights, bias.as_deref(), rows, inner, cols, &mut out);
     }
     if std::env::var_os("NEURUST_FUZZ_DEBUG").is_some() {
         eprintln!("gemm {rows}x{inner} @ {inner}x{cols}, transposed {transposed}");
@@ -338,7 +338,7 @@ fn fuzz_gemm<T: Element>(u: &mut Unstructured<'_>) -> Result<()> {
     if rows * inner * cols >= gemm::PARALLEL_GEMM {
         thread_count_independent("linear", || {
             let mut again = vec![T::ZERO; rows * cols];
-            gemm::linear(&x, &weights, bias.as_deref(), rows, inner, cols, &mut again);
+            linear::linear(&x, &weights, bias.as_deref(), rows, inner, cols, &mut again);
             bits(&again)
         });
     }

@@ -20,14 +20,14 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::kernels::Float;
+use crate::kernels::Element as KernelElement;
 
 /// Work smaller than this many elements keeps the GIL: detaching and
 /// re-attaching costs about as much as a kernel needs for this many.
 pub const GIL_RELEASE_MIN: usize = 1 << 15;
 
 /// `f32` or `f64` as both a kernel element and a numpy element.
-pub trait PyFloat: Float + Element {
+pub trait PyFloat: KernelElement + Element {
     /// Takes the array as this dtype, casting (float32 → float64 only) when
     /// the arguments were promoted.
     fn from_array<'py>(array: FloatArray<'py>) -> PyResult<Bound<'py, PyArrayDyn<Self>>>;

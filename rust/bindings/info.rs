@@ -81,7 +81,13 @@ fn simd_features() -> Vec<&'static str> {
     }
 }
 
-/// The GEMM kernel faer dispatches to on this CPU (its own run-time test).
+/// The GEMM kernel faer runs on this CPU for the products neurust gives it.
+///
+/// faer exposes no query for it, so this restates faer 0.24.4's own rule
+/// (`linalg::matmul`): products above 16³ multiply-adds run on
+/// `private_gemm_x86` with AVX-512F, else with AVX2+FMA, else on the portable
+/// `gemm` crate. Only products of exactly 16³ reach faer below that (smaller
+/// ones stay in `gemm::SMALL_GEMM`'s plain loop) and run on nano-gemm.
 fn gemm_kernel(features: &[&str]) -> &'static str {
     if features.contains(&"avx512f") {
         "avx512"

@@ -8,10 +8,11 @@ use pyo3::prelude::*;
 use super::convert::{
     as_slice, as_slice_mut, float_array, maybe_detached, new_array, shape_str, FloatArray, PyFloat,
 };
-use crate::kernels::gemm;
+use crate::kernels::linear;
 
 /// Products of at least this many multiply-adds (about 0.1 s on one core)
-/// are split into row blocks so that Ctrl-C is honoured between blocks.
+/// are cut into slices of the inner dimension so that Ctrl-C is honoured
+/// between slices.
 const INTERRUPTIBLE_WORK: usize = 1 << 31;
 
 /// The multiply-adds in one uninterrupted slice (tens of milliseconds).
@@ -70,7 +71,7 @@ fn linear_typed<'py, T: PyFloat>(
     let work = rows.saturating_mul(inner).saturating_mul(cols);
     if work < INTERRUPTIBLE_WORK {
         maybe_detached(py, work, || {
-            gemm::linear(x_data, w_data, bias_data, rows, inner, cols, out)
+            linear::linear(x_data, w_data, bias_data, rows, inner, cols, out)
         });
         return Ok(result.into_any());
     }
@@ -83,11 +84,13 @@ fn linear_typed<'py, T: PyFloat>(
         .next_multiple_of(SLICE_MIN);
     for start in (0..inner).step_by(slice) {
         let end = (start + slice).min(inner);
-        py.detach(|| gemm::matmul_inner_slice(x_data, w_data, rows, inner, cols, start, end, out));
+        py.detach(|| {
+            linear::matmul_inner_slice(x_data, w_data, rows, inner, cols, start, end, out)
+        });
         py.check_signals()?;
     }
     if let Some(bias) = bias_data {
-        gemm::add_row_vector(out, bias);
+        linear::add_row_vector(out, bias);
     }
     Ok(result.into_any())
 }
@@ -115,9 +118,10 @@ fn typed<'py, T: PyFloat>(
 /// Returns
 /// -------
 /// ndarray, shape (n, m) or (m,)
-///     float32 only when every argument is float32. The product runs on
-///     the faer GEMM kernels (SIMD chosen at run time, threads above a
-///     size cut-off) and does not depend on the thread count.
+///     float32 only when every argument is float32. Large products run on
+///     OpenBLAS when the scipy-openblas64 package is installed, the others
+///     on faer (both choose SIMD kernels at run time and use threads above a
+///     size cut-off); the result does not depend on the thread count.
 ///
 /// Raises
 /// ------

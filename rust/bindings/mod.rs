@@ -7,6 +7,7 @@ mod activation;
 mod blas;
 mod convert;
 mod dot;
+mod error;
 mod info;
 mod linear;
 mod mlp;

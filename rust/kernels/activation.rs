@@ -6,6 +6,7 @@
 //! `np.maximum(x, 0)` (NaN propagates, `-0.0` becomes `0.0`).
 
 use super::parallel::{self, CHUNK};
+use super::simd::{self, Level};
 use super::Float;
 
 /// An activation function of one neuron.
@@ -194,126 +195,53 @@ fn zip_body<T: Float>(x: &[T], grad: &[T], out: &mut [T], f: impl Fn(T, T) -> T)
     }
 }
 
-// The same loops compiled for AVX, chosen at run time: wheels target the
-// baseline x86-64 CPU, and the wider registers double in-cache throughput.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn map_avx<T: Float>(x: &[T], out: &mut [T], act: Activation) {
-    match act {
-        Activation::Relu => map_body(x, out, relu),
-        Activation::Sigmoid => map_body(x, out, sigmoid),
-        Activation::Step => map_body(x, out, step),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn map_inplace_avx<T: Float>(xs: &mut [T], act: Activation) {
-    match act {
-        Activation::Relu => map_inplace_body(xs, relu),
-        Activation::Sigmoid => map_inplace_body(xs, sigmoid),
-        Activation::Step => map_inplace_body(xs, step),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn zip_avx<T: Float>(x: &[T], grad: &[T], out: &mut [T], act: Activation) {
-    match act {
-        Activation::Relu => zip_body(x, grad, out, relu_grad),
-        Activation::Sigmoid => zip_body(x, grad, out, sigmoid_grad),
-        Activation::Step => zip_body(x, grad, out, |_, _| T::ZERO),
-    }
-}
-
-// The sigmoid's polynomial uses fused multiply-adds: compiled with FMA it
-// vectorises; without, each `mul_add` is a (slow, exact) library call.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn map_fma<T: Float>(x: &[T], out: &mut [T], act: Activation) {
-    map_body(x, out, |v| act.value(v));
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn map_inplace_fma<T: Float>(xs: &mut [T], act: Activation) {
-    map_inplace_body(xs, |v| act.value(v));
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn zip_fma<T: Float>(x: &[T], grad: &[T], out: &mut [T], act: Activation) {
-    zip_body(x, grad, out, |v, g| act.grad(v, g));
-}
-
-/// Whether `act` should run in the FMA build (the sigmoid, on CPUs with FMA).
-#[inline]
-fn wants_fma(act: Activation) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        act == Activation::Sigmoid
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = act;
-        false
-    }
-}
-
-#[inline]
-fn has_avx() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+impl Activation {
+    /// The widest code worth compiling it for: the sigmoid's polynomial uses
+    /// fused multiply-adds, which vectorise with FMA and are each a (slow,
+    /// exact) library call without; the others gain from AVX's wider
+    /// registers alone.
+    fn simd_level(self) -> Level {
+        match self {
+            Activation::Sigmoid => Level::Avx2Fma,
+            Activation::Relu | Activation::Step => Level::Avx,
+        }
     }
 }
 
 fn map_serial<T: Float>(x: &[T], out: &mut [T], act: Activation) {
-    #[cfg(target_arch = "x86_64")]
-    if wants_fma(act) {
-        // SAFETY: AVX2 and FMA support was just checked.
-        return unsafe { map_fma(x, out, act) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx() {
-        // SAFETY: AVX support was just checked.
-        return unsafe { map_avx(x, out, act) };
-    }
-    map_body(x, out, |v| act.value(v));
+    simd::dispatch(
+        act.simd_level(),
+        #[inline(always)]
+        move |_| match act {
+            Activation::Relu => map_body(x, out, relu),
+            Activation::Sigmoid => map_body(x, out, sigmoid),
+            Activation::Step => map_body(x, out, step),
+        },
+    )
 }
 
 fn map_inplace_serial<T: Float>(xs: &mut [T], act: Activation) {
-    #[cfg(target_arch = "x86_64")]
-    if wants_fma(act) {
-        // SAFETY: AVX2 and FMA support was just checked.
-        return unsafe { map_inplace_fma(xs, act) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx() {
-        // SAFETY: AVX support was just checked.
-        return unsafe { map_inplace_avx(xs, act) };
-    }
-    map_inplace_body(xs, |v| act.value(v));
+    simd::dispatch(
+        act.simd_level(),
+        #[inline(always)]
+        move |_| match act {
+            Activation::Relu => map_inplace_body(xs, relu),
+            Activation::Sigmoid => map_inplace_body(xs, sigmoid),
+            Activation::Step => map_inplace_body(xs, step),
+        },
+    )
 }
 
 fn zip_serial<T: Float>(x: &[T], grad: &[T], out: &mut [T], act: Activation) {
-    #[cfg(target_arch = "x86_64")]
-    if wants_fma(act) {
-        // SAFETY: AVX2 and FMA support was just checked.
-        return unsafe { zip_fma(x, grad, out, act) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx() {
-        // SAFETY: AVX support was just checked.
-        return unsafe { zip_avx(x, grad, out, act) };
-    }
-    zip_body(x, grad, out, |v, g| act.grad(v, g));
+    simd::dispatch(
+        act.simd_level(),
+        #[inline(always)]
+        move |_| match act {
+            Activation::Relu => zip_body(x, grad, out, relu_grad),
+            Activation::Sigmoid => zip_body(x, grad, out, sigmoid_grad),
+            Activation::Step => zip_body(x, grad, out, |_, _| T::ZERO),
+        },
+    )
 }
 
 /// The length of each thread's part when `len` elements are split over

@@ -163,8 +163,8 @@ pub fn calibrate(lib: &Cblas) -> PanelAlignment {
             .into_iter()
             .find(|&width| {
                 // float32 first: where a cut fails, it fails there.
-                cuts_match_whole::<f32>(lib, width, by_columns)
-                    && cuts_match_whole::<f64>(lib, width, by_columns)
+                cuts_match_whole(lib.sgemm, width, by_columns)
+                    && cuts_match_whole(lib.dgemm, width, by_columns)
             })
             .unwrap_or(0)
     };
@@ -176,7 +176,7 @@ pub fn calibrate(lib: &Cblas) -> PanelAlignment {
 
 /// Whether a product cut into panels of `width` rows (or columns) equals,
 /// bit for bit, the same product computed in one call.
-fn cuts_match_whole<T: Float>(lib: &Cblas, width: usize, by_columns: bool) -> bool {
+fn cuts_match_whole<T: Float>(gemm: GemmFn<T>, width: usize, by_columns: bool) -> bool {
     // Several cuts, a ragged last panel and an odd inner length.
     let (long, short, k) = (6 * width + 7, 37, 97);
     let (m, n) = if by_columns {
@@ -196,7 +196,6 @@ fn cuts_match_whole<T: Float>(lib: &Cblas, width: usize, by_columns: bool) -> bo
             .collect()
     };
     let (a, b) = (fill(m * k, 1), fill(k * n, 2));
-    let gemm = T::cblas_gemm(lib);
     let call = |rows: usize, cols: usize, a_off: usize, b_off: usize, c: &mut [T], c_off: usize| {
         // SAFETY: `a` is m × k and `b` k × n row-major; the panel (rows ×
         // cols from the offsets) lies inside them and inside `c` (m × n).

@@ -8,10 +8,10 @@
 
 use rayon::prelude::*;
 
+use super::element::{Element, LANES};
 use super::parallel::{self, CHUNK};
+use super::simd::{self, Level};
 use super::Float;
-
-const LANES: usize = 16;
 
 /// Adds the lanes in their fixed tree, then the tail terms in order.
 #[inline(always)]
@@ -44,118 +44,18 @@ fn dot_body<T: Float>(a: &[T], b: &[T]) -> T {
     finish(lanes, a_tail, b_tail)
 }
 
-/// The 16 lane sums of a dot product's whole 16-element blocks in 256-bit
-/// AVX registers: lane `j` adds the rounded products of elements `j`,
-/// `j + 16`, … in order, exactly as `dot_body`'s loop does, so the bits are
-/// the same. (Left to itself, the compiler keeps those lanes in 128-bit
-/// registers.)
-pub trait DotLanes: Sized + Copy {
-    /// # Safety
-    /// The CPU must support AVX; `b` must be at least as long as `a`.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn lanes_avx(a: &[Self], b: &[Self]) -> [Self; LANES];
-
-    /// The lanes of `a0 · b` and `a1 · b`, reading `b` once.
-    ///
-    /// # Safety
-    /// As `lanes_avx`, and `a1` as long as `a0`.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn lanes2_avx(a0: &[Self], a1: &[Self], b: &[Self]) -> [[Self; LANES]; 2];
-}
-
-macro_rules! impl_dot_lanes {
-    ($t:ty, $vec:ty, $width:literal, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident) => {
-        impl DotLanes for $t {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx")]
-            unsafe fn lanes_avx(a: &[$t], b: &[$t]) -> [$t; LANES] {
-                use std::arch::x86_64::*;
-                const VECTORS: usize = LANES / $width;
-                assert!(b.len() >= a.len());
-                let mut acc: [$vec; VECTORS] = [$zero(); VECTORS];
-                for block in 0..a.len() / LANES {
-                    let (pa, pb) = (a.as_ptr().add(block * LANES), b.as_ptr().add(block * LANES));
-                    for (v, acc) in acc.iter_mut().enumerate() {
-                        let product = $mul($load(pa.add(v * $width)), $load(pb.add(v * $width)));
-                        *acc = $add(*acc, product);
-                    }
-                }
-                let mut lanes = [0.0; LANES];
-                for (v, acc) in acc.iter().enumerate() {
-                    $store(lanes.as_mut_ptr().add(v * $width), *acc);
-                }
-                lanes
-            }
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx")]
-            unsafe fn lanes2_avx(a0: &[$t], a1: &[$t], b: &[$t]) -> [[$t; LANES]; 2] {
-                use std::arch::x86_64::*;
-                const VECTORS: usize = LANES / $width;
-                assert!(b.len() >= a0.len() && a1.len() >= a0.len());
-                let mut acc0: [$vec; VECTORS] = [$zero(); VECTORS];
-                let mut acc1: [$vec; VECTORS] = [$zero(); VECTORS];
-                for block in 0..a0.len() / LANES {
-                    let offset = block * LANES;
-                    let (p0, p1, pb) = (
-                        a0.as_ptr().add(offset),
-                        a1.as_ptr().add(offset),
-                        b.as_ptr().add(offset),
-                    );
-                    for v in 0..VECTORS {
-                        let y = $load(pb.add(v * $width));
-                        acc0[v] = $add(acc0[v], $mul($load(p0.add(v * $width)), y));
-                        acc1[v] = $add(acc1[v], $mul($load(p1.add(v * $width)), y));
-                    }
-                }
-                let mut lanes = [[0.0; LANES]; 2];
-                for v in 0..VECTORS {
-                    $store(lanes[0].as_mut_ptr().add(v * $width), acc0[v]);
-                    $store(lanes[1].as_mut_ptr().add(v * $width), acc1[v]);
-                }
-                lanes
-            }
-        }
-    };
-}
-
-#[cfg(target_arch = "x86_64")]
-impl_dot_lanes!(
-    f64,
-    std::arch::x86_64::__m256d,
-    4,
-    _mm256_setzero_pd,
-    _mm256_loadu_pd,
-    _mm256_mul_pd,
-    _mm256_add_pd,
-    _mm256_storeu_pd
-);
-#[cfg(target_arch = "x86_64")]
-impl_dot_lanes!(
-    f32,
-    std::arch::x86_64::__m256,
-    8,
-    _mm256_setzero_ps,
-    _mm256_loadu_ps,
-    _mm256_mul_ps,
-    _mm256_add_ps,
-    _mm256_storeu_ps
-);
-#[cfg(not(target_arch = "x86_64"))]
-impl DotLanes for f64 {}
-#[cfg(not(target_arch = "x86_64"))]
-impl DotLanes for f32 {}
-
 /// Dots shorter than this use the plain loop (compiled for AVX): for the
 /// few elements of a tiny network's rows, the register set-up of the
 /// explicit lanes costs more than it saves.
 const SHORT_DOT: usize = 64;
 
+/// The dot product in the explicit AVX lanes (the plain loop for short ones).
+///
 /// # Safety
 /// The CPU must support AVX.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn dot_avx<T: Float>(a: &[T], b: &[T]) -> T {
+#[inline(always)]
+unsafe fn dot_avx<T: Element>(a: &[T], b: &[T]) -> T {
     if a.len() < SHORT_DOT {
         return dot_body(a, b);
     }
@@ -169,7 +69,8 @@ unsafe fn dot_avx<T: Float>(a: &[T], b: &[T]) -> T {
 /// # Safety
 /// The CPU must support AVX.
 #[cfg(target_arch = "x86_64")]
-unsafe fn rows_avx<T: Float>(matrix: &[T], weights: &[T], out: &mut [T]) {
+#[inline(always)]
+unsafe fn rows_avx<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
     let cols = weights.len();
     let whole = cols / LANES * LANES;
     let mut pairs = matrix.chunks_exact(2 * cols);
@@ -186,28 +87,42 @@ unsafe fn rows_avx<T: Float>(matrix: &[T], weights: &[T], out: &mut [T]) {
 }
 
 /// Row-by-row dot products of short rows (at most `CHUNK` long).
-fn short_rows<T: Float>(matrix: &[T], weights: &[T], out: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU supports AVX, checked on the line above.
-        return unsafe { rows_avx(matrix, weights, out) };
-    }
-    for (row, slot) in matrix.chunks(weights.len()).zip(out.iter_mut()) {
-        *slot = dot_body(row, weights);
-    }
+fn short_rows<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
+    simd::dispatch(
+        Level::Avx,
+        #[inline(always)]
+        move |level| {
+            #[cfg(target_arch = "x86_64")]
+            if level >= Level::Avx {
+                // SAFETY: `dispatch` passes a level the CPU supports.
+                return unsafe { rows_avx(matrix, weights, out) };
+            }
+            let _ = level;
+            for (row, slot) in matrix.chunks(weights.len()).zip(out.iter_mut()) {
+                *slot = dot_body(row, weights);
+            }
+        },
+    )
 }
 
 /// The dot product of two equally long slices, in one fixed order of
 /// operations (no FMA contraction, so every CPU gives the same bits).
 #[inline]
-pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+pub fn dot<T: Element>(a: &[T], b: &[T]) -> T {
     assert_eq!(a.len(), b.len(), "dot: slices differ in length");
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU supports AVX, checked on the line above.
-        return unsafe { dot_avx(a, b) };
-    }
-    dot_body(a, b)
+    simd::dispatch(
+        Level::Avx,
+        #[inline(always)]
+        move |level| {
+            #[cfg(target_arch = "x86_64")]
+            if level >= Level::Avx {
+                // SAFETY: `dispatch` passes a level the CPU supports.
+                return unsafe { dot_avx(a, b) };
+            }
+            let _ = level;
+            dot_body(a, b)
+        },
+    )
 }
 
 fn sum_in_order<T: Float>(mut partials: impl Iterator<Item = T>) -> T {
@@ -219,7 +134,7 @@ fn sum_in_order<T: Float>(mut partials: impl Iterator<Item = T>) -> T {
 ///
 /// # Panics
 /// If the slices differ in length (callers validate first).
-pub fn weighted_sum<T: Float>(inputs: &[T], weights: &[T]) -> T {
+pub fn weighted_sum<T: Element>(inputs: &[T], weights: &[T]) -> T {
     assert_eq!(inputs.len(), weights.len(), "weighted_sum: lengths differ");
     if inputs.len() <= CHUNK {
         return dot(inputs, weights);
@@ -248,7 +163,7 @@ pub fn weighted_sum<T: Float>(inputs: &[T], weights: &[T]) -> T {
 ///
 /// # Panics
 /// If the lengths do not describe such a matrix (callers validate first).
-pub fn weighted_sum_rows<T: Float>(matrix: &[T], weights: &[T], out: &mut [T]) {
+pub fn weighted_sum_rows<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
     let cols = weights.len();
     assert_eq!(matrix.len(), out.len() * cols, "weighted_sum_rows: shape");
     if cols == 0 {

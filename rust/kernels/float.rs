@@ -1,15 +1,14 @@
-//! The floating-point element trait every kernel is generic over.
+//! Plain float arithmetic: the trait every kernel is generic over.
 
-use core::fmt::Debug;
+use core::fmt::{Debug, Display};
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
-use super::dot::DotLanes;
-use super::gemm::Gemm;
-
-/// `f32` or `f64`: what a kernel needs of its element type.
+/// `f32` or `f64`: the arithmetic a kernel needs of its element type (the
+/// products need more: see `Element`).
 pub trait Float:
     Copy
     + Debug
+    + Display
     + Default
     + PartialOrd
     + Send
@@ -23,8 +22,6 @@ pub trait Float:
     + AddAssign
     + SubAssign
     + MulAssign
-    + Gemm
-    + DotLanes
 {
     const ZERO: Self;
     const ONE: Self;

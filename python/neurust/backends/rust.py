@@ -85,15 +85,14 @@ class RustBackend(BaseBackend):
         callback: Progress | None = None,
         callback_every: int | None = None,
     ) -> tuple[Params, np.ndarray]:
-        """The whole loop in one Rust call, updating ``params``' arrays in place."""
-        try:
-            history = _core.mlp_fit(
-                x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
-                activation=activation, steps=steps, lr=lr, reduction=reduction,
-                batch_size=batch_size, callback=callback, callback_every=callback_every,
-            )  # fmt: skip
-        except BaseException as error:
-            if hasattr(error, "history"):  # stopped mid-loop: the arrays hold the last good step
-                error.params = params  # type: ignore[attr-defined]
-            raise
+        """The whole loop in one Rust call, updating ``params``' arrays in place.
+
+        A fit stopped mid-loop raises with the partial result attached by the
+        binding (see :mod:`neurust.backends._partial`).
+        """
+        history = _core.mlp_fit(
+            x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
+            activation=activation, steps=steps, lr=lr, reduction=reduction,
+            batch_size=batch_size, callback=callback, callback_every=callback_every,
+        )  # fmt: skip
         return params, history

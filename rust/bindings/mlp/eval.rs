@@ -1,0 +1,281 @@
+//! Evaluating the network from Python: forward, loss and gradients through one typed helper.
+
+use numpy::PyArrayDyn;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use super::args::{parse_activation, parse_reduction, Arrays, Raw};
+use crate::bindings::convert::{
+    as_slice, as_slice_mut, maybe_detached, new_array, scalar, PyFloat,
+};
+use crate::kernels::activation::Activation;
+use crate::kernels::mlp::{self, GradientsMut, Reduction, TwoLayer, Workspace};
+
+/// What to compute from the network and the data.
+#[derive(Clone, Copy)]
+enum Evaluation {
+    Forward,
+    Loss(Reduction),
+    Gradients(Reduction),
+}
+
+/// The multiply-adds of one pass, which decide whether to release the GIL.
+pub fn work(net: &TwoLayer, rows: usize) -> usize {
+    rows.saturating_mul(net.input_dim)
+        .saturating_mul(net.hidden_dim)
+}
+
+/// Converts `raw` to the dtype of `w1` and computes `what` in it.
+fn evaluate<'py>(
+    raw: Raw<'py>,
+    activation: Activation,
+    what: Evaluation,
+) -> PyResult<Bound<'py, PyAny>> {
+    if raw.w1.is_f64() {
+        evaluate_typed::<f64>(raw.typed()?, activation, what)
+    } else {
+        evaluate_typed::<f32>(raw.typed()?, activation, what)
+    }
+}
+
+fn evaluate_typed<'py, T: PyFloat>(
+    arrays: Arrays<'py, T>,
+    activation: Activation,
+    what: Evaluation,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = arrays.x.py();
+    let (net, rows) = arrays.net(activation)?;
+    let y = match (what, arrays.y.as_ref()) {
+        (Evaluation::Forward, _) => &[][..],
+        // SAFETY: see `Arrays::params`; `y` is likewise only read.
+        (_, Some(y)) => unsafe { as_slice(y) },
+        (_, None) => return Err(PyValueError::new_err("y is required")),
+    };
+    let mut workspace = Workspace::<T>::new(net, rows)?;
+    // SAFETY: see `Arrays::params`; `x` is likewise only read.
+    let (params, x) = unsafe { (arrays.params(), as_slice(&arrays.x)) };
+    let work = work(&net, rows);
+    match what {
+        Evaluation::Forward => {
+            maybe_detached(py, work, || {
+                mlp::forward(&net, &params, x, rows, &mut workspace);
+            });
+            let predictions = new_array::<T>(py, &[rows, net.output_dim])?;
+            // SAFETY: the array is fresh, C-contiguous and shaped like the
+            // predictions, and every element is written here.
+            unsafe { as_slice_mut(&predictions) }.copy_from_slice(workspace.predictions(rows));
+            Ok(predictions.into_any())
+        }
+        Evaluation::Loss(reduction) => {
+            let loss = maybe_detached(py, work, || {
+                mlp::loss(&net, &params, x, y, rows, reduction, &mut workspace)
+            });
+            scalar(py, loss)
+        }
+        Evaluation::Gradients(reduction) => {
+            let grads = GradientArrays::new(py, &net)?;
+            // SAFETY: the gradient arrays are fresh (aliasing nothing),
+            // C-contiguous, shaped like the parameters, and written in full
+            // by the backward pass.
+            let mut out = unsafe { grads.as_mut() };
+            let loss = maybe_detached(py, work, || {
+                let ws = &mut workspace;
+                mlp::gradients_into(&net, &params, x, y, rows, reduction, ws, &mut out)
+            });
+            grads.into_tuple(scalar(py, loss)?)
+        }
+    }
+}
+
+/// Fresh arrays shaped like the parameters, for the gradients.
+struct GradientArrays<'py, T: PyFloat> {
+    w1: Bound<'py, PyArrayDyn<T>>,
+    b1: Option<Bound<'py, PyArrayDyn<T>>>,
+    w2: Bound<'py, PyArrayDyn<T>>,
+    b2: Option<Bound<'py, PyArrayDyn<T>>>,
+}
+
+impl<'py, T: PyFloat> GradientArrays<'py, T> {
+    fn new(py: Python<'py>, net: &TwoLayer) -> PyResult<Self> {
+        let bias = |len: usize| net.bias.then(|| new_array::<T>(py, &[len])).transpose();
+        Ok(GradientArrays {
+            w1: new_array::<T>(py, &[net.input_dim, net.hidden_dim])?,
+            w2: new_array::<T>(py, &[net.hidden_dim, net.output_dim])?,
+            b1: bias(net.hidden_dim)?,
+            b2: bias(net.output_dim)?,
+        })
+    }
+
+    /// # Safety
+    /// No other reference to the arrays' memory may be live.
+    unsafe fn as_mut(&self) -> GradientsMut<'_, T> {
+        GradientsMut {
+            w1: as_slice_mut(&self.w1),
+            b1: self.b1.as_ref().map(|b| as_slice_mut(b)),
+            w2: as_slice_mut(&self.w2),
+            b2: self.b2.as_ref().map(|b| as_slice_mut(b)),
+        }
+    }
+
+    /// `(loss, dw1, db1, dw2, db2)`, with None for absent biases.
+    fn into_tuple(self, loss: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = loss.py();
+        let none = || py.None().into_bound(py);
+        let items = [
+            loss,
+            self.w1.into_any(),
+            self.b1.map_or_else(none, Bound::into_any),
+            self.w2.into_any(),
+            self.b2.map_or_else(none, Bound::into_any),
+        ];
+        Ok(PyTuple::new(py, items)?.into_any())
+    }
+}
+
+/// The two-layer network's predictions: ``act(x @ w1 + b1) @ w2 + b2``.
+///
+/// Parameters
+/// ----------
+/// x : array_like, shape (n, input_dim)
+///     One sample per row; converted to the dtype of ``w1``.
+/// w1 : array_like, shape (input_dim, hidden_dim)
+/// b1 : array_like, shape (hidden_dim,), or None
+/// w2 : array_like, shape (hidden_dim, output_dim)
+/// b2 : array_like, shape (output_dim,), or None
+///     The biases are both given or both None.
+/// activation : {"relu", "sigmoid"}
+///
+/// Returns
+/// -------
+/// ndarray, shape (n, output_dim)
+///     In the dtype of ``w1`` (float32 or float64).
+///
+/// Raises
+/// ------
+/// ValueError
+///     If the shapes do not chain or ``activation`` is unknown.
+/// TypeError
+///     If an argument is not real numbers.
+///
+/// Examples
+/// --------
+/// >>> _core.mlp_forward([[2.0, 3.0, 4.0]], [[1.0], [-1.0], [5.0]], None, [[1.0]], None, "relu")
+/// array([[19.]])
+#[pyfunction(name = "mlp_forward", signature = (x, w1, b1, w2, b2, activation, /))]
+fn mlp_forward_py<'py>(
+    x: &Bound<'py, PyAny>,
+    w1: &Bound<'py, PyAny>,
+    b1: Option<&Bound<'py, PyAny>>,
+    w2: &Bound<'py, PyAny>,
+    b2: Option<&Bound<'py, PyAny>>,
+    activation: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let activation = parse_activation(activation)?;
+    let raw = Raw::new(x, None, w1, b1, w2, b2)?;
+    evaluate(raw, activation, Evaluation::Forward)
+}
+
+/// The two-layer network's loss: ``Σ (P - y)²`` for ``reduction="sum"``,
+/// divided by ``y.size`` for ``"mean"``, where ``P = mlp_forward(x, ...)``.
+///
+/// Parameters
+/// ----------
+/// x : array_like, shape (n, input_dim)
+/// y : array_like, shape (n, output_dim)
+/// w1, b1, w2, b2, activation
+///     As for :func:`mlp_forward`.
+/// reduction : {"sum", "mean"}
+///
+/// Returns
+/// -------
+/// numpy.float64 or numpy.float32
+///     In the dtype of ``w1``.
+///
+/// Raises
+/// ------
+/// ValueError
+///     If the shapes do not chain or a name is unknown.
+/// TypeError
+///     If an argument is not real numbers.
+///
+/// Examples
+/// --------
+/// >>> _core.mlp_loss([[1.0]], [[3.0]], [[1.0]], None, [[1.0]], None, "relu", "sum")
+/// np.float64(4.0)
+#[pyfunction(
+    name = "mlp_loss",
+    signature = (x, y, w1, b1, w2, b2, activation, reduction = "sum", /)
+)]
+#[allow(clippy::too_many_arguments)]
+fn mlp_loss_py<'py>(
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    w1: &Bound<'py, PyAny>,
+    b1: Option<&Bound<'py, PyAny>>,
+    w2: &Bound<'py, PyAny>,
+    b2: Option<&Bound<'py, PyAny>>,
+    activation: &str,
+    reduction: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let raw = Raw::new(x, Some(y), w1, b1, w2, b2)?;
+    let activation = parse_activation(activation)?;
+    let reduction = parse_reduction(reduction)?;
+    evaluate(raw, activation, Evaluation::Loss(reduction))
+}
+
+/// The loss and its gradients with respect to every parameter (backprop).
+///
+/// With ``D = dL/dP`` (``2 (P - y)``, over ``y.size`` for the mean):
+/// ``dw2 = A.T @ D``, ``db2 = D.sum(0)``, ``dH = act'(H) * (D @ w2.T)``,
+/// ``dw1 = x.T @ dH``, ``db1 = dH.sum(0)``, where ``H = x @ w1 + b1`` and
+/// ``A = act(H)``.
+///
+/// Parameters
+/// ----------
+/// x, y, w1, b1, w2, b2, activation, reduction
+///     As for :func:`mlp_loss`.
+///
+/// Returns
+/// -------
+/// tuple
+///     ``(loss, dw1, db1, dw2, db2)``: gradients shaped like the parameters,
+///     in the dtype of ``w1``; ``db1`` and ``db2`` are None without biases.
+///
+/// Raises
+/// ------
+/// ValueError
+///     If the shapes do not chain or a name is unknown.
+/// TypeError
+///     If an argument is not real numbers.
+///
+/// Examples
+/// --------
+/// >>> _core.mlp_gradients([[1.0]], [[3.0]], [[1.0]], None, [[1.0]], None, "relu", "sum")[1]
+/// array([[-4.]])
+#[pyfunction(
+    name = "mlp_gradients",
+    signature = (x, y, w1, b1, w2, b2, activation, reduction = "sum", /)
+)]
+#[allow(clippy::too_many_arguments)]
+fn mlp_gradients_py<'py>(
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    w1: &Bound<'py, PyAny>,
+    b1: Option<&Bound<'py, PyAny>>,
+    w2: &Bound<'py, PyAny>,
+    b2: Option<&Bound<'py, PyAny>>,
+    activation: &str,
+    reduction: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let raw = Raw::new(x, Some(y), w1, b1, w2, b2)?;
+    let activation = parse_activation(activation)?;
+    let reduction = parse_reduction(reduction)?;
+    evaluate(raw, activation, Evaluation::Gradients(reduction))
+}
+
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(mlp_forward_py, module)?)?;
+    module.add_function(wrap_pyfunction!(mlp_loss_py, module)?)?;
+    module.add_function(wrap_pyfunction!(mlp_gradients_py, module)?)
+}

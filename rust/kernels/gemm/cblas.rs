@@ -1,0 +1,148 @@
+//! Large products through CBLAS, cut into row or column panels over neurust's pool.
+
+use super::{View, PARALLEL_GEMM};
+use crate::kernels::blas::{self, Cblas};
+use crate::kernels::parallel;
+use crate::kernels::Element;
+
+/// The least work in one panel of a product split over threads. OpenBLAS
+/// routes products of at most 100³ multiply-adds to different "small
+/// matrix" kernels on some CPUs, which sum in another order; panels above
+/// that size keep every element's sum the same as in the unsplit product.
+const PANEL_MIN_WORK: usize = 1 << 20;
+
+/// At most this many panels run at once (OpenBLAS keeps a fixed table of
+/// per-call buffers; 32 stays far inside it).
+const MAX_PANELS: usize = 32;
+
+/// How the output of an `m × n` product is cut: into panels of `width`
+/// columns (`by_columns`) or rows, along a side `side` long.
+struct Panels {
+    by_columns: bool,
+    side: usize,
+    width: usize,
+}
+
+impl Panels {
+    fn plan(lib: &Cblas, m: usize, n: usize, work: usize) -> Self {
+        let threads = parallel::num_threads();
+        let wanted = if work >= PARALLEL_GEMM && threads > 1 {
+            threads.min(work / PANEL_MIN_WORK).min(MAX_PANELS)
+        } else {
+            1
+        };
+        // Split the output into row (or column) panels that start where the
+        // kernels' register tiles start (see `blas`), so the bits do not
+        // change; prefer the longer side, and do not split if neither side
+        // can be cut.
+        let align = if wanted > 1 {
+            blas::panel_alignment(lib)
+        } else {
+            blas::PanelAlignment { rows: 0, cols: 0 }
+        };
+        let can_cut = |side: usize, align: usize| align > 0 && side >= 2 * align;
+        let by_columns = can_cut(n, align.cols) && (n >= m || !can_cut(m, align.rows));
+        let (side, step) = if by_columns {
+            (n, align.cols)
+        } else {
+            (m, align.rows)
+        };
+        let width = if can_cut(side, step) {
+            side.div_ceil(wanted).next_multiple_of(step)
+        } else {
+            side
+        };
+        Panels {
+            by_columns,
+            side,
+            width,
+        }
+    }
+}
+
+/// A raw pointer that may cross to a pool thread (each panel writes only
+/// its own part of the output).
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: the panels given to different threads are disjoint.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer moved `count` elements on (a method, so closures capture
+    /// the whole `SendPtr` rather than its raw field).
+    ///
+    /// # Safety
+    /// As for `pointer::add`.
+    unsafe fn add(self, count: usize) -> *mut T {
+        self.0.add(count)
+    }
+}
+
+/// `matmul` through CBLAS, split into row or column panels over the pool
+/// for large products. Returns `false` (doing nothing) if an operand has no
+/// unit stride.
+pub(super) fn matmul<T: Element>(
+    lib: &Cblas,
+    out: &mut [T],
+    a: View<'_, T>,
+    b: View<'_, T>,
+    accumulate: bool,
+    alpha: T,
+) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (Some((trans_a, lda)), Some((trans_b, ldb))) = (
+        blas::operand(m, k, a.row_stride, a.col_stride),
+        blas::operand(k, n, b.row_stride, b.col_stride),
+    ) else {
+        return false;
+    };
+    blas::keep_single_threaded(lib);
+    let gemm = T::cblas_gemm(lib);
+    let beta = if accumulate { T::ONE } else { T::ZERO };
+    let Panels {
+        by_columns,
+        side,
+        width,
+    } = Panels::plan(lib, m, n, m * n * k);
+    // The library only reads through the `a` and `b` pointers.
+    let a_ptr = SendPtr(a.data.as_ptr().cast_mut());
+    let b_ptr = SendPtr(b.data.as_ptr().cast_mut());
+    let c_ptr = SendPtr(out.as_mut_ptr());
+    let panel = |start: usize| {
+        let len = width.min(side - start);
+        // Offsets of the panel's first element in `a`, `b` and `out`.
+        let (a_off, b_off, c_off, rows, cols) = if by_columns {
+            (0, start * b.col_stride, start, m, len)
+        } else {
+            (start * a.row_stride, 0, start * n, len, n)
+        };
+        // SAFETY: `operand` checked that the views' strides describe CBLAS
+        // matrices (leading dimension at least the row length), and a
+        // `View`'s slice holds every element it addresses, so every read
+        // stays inside `a.data` and `b.data`; `out` is `m × n` row-major and
+        // the panels are disjoint blocks of it. The library contract
+        // (`blas::install`) makes concurrent calls sound.
+        unsafe {
+            gemm(
+                blas::ROW_MAJOR,
+                trans_a,
+                trans_b,
+                rows as i64,
+                cols as i64,
+                k as i64,
+                alpha,
+                a_ptr.add(a_off),
+                lda,
+                b_ptr.add(b_off),
+                ldb,
+                beta,
+                c_ptr.add(c_off),
+                n as i64,
+            );
+        }
+    };
+    // The first panel runs on the calling thread, the others on the pool.
+    parallel::for_each_part((0..side).step_by(width), panel);
+    true
+}

@@ -1,0 +1,83 @@
+//! The buffers of one forward and backward pass, allocated once per fit.
+
+use super::{Gradients, TwoLayer};
+use crate::kernels::alloc::{zeroed, AllocError};
+use crate::kernels::Float;
+
+/// Every buffer one forward and backward pass needs, for batches of up to
+/// `max_rows` rows; batches with fewer rows use the front of each buffer.
+#[derive(Clone, Debug)]
+pub struct Workspace<T> {
+    net: TwoLayer,
+    max_rows: usize,
+    /// `X W1 + b1`, the hidden pre-activations (`rows × hidden_dim`).
+    pub(super) hidden: Vec<T>,
+    /// `act(hidden)` (`rows × hidden_dim`).
+    pub(super) activations: Vec<T>,
+    /// `activations W2 + b2` (`rows × output_dim`).
+    pub(super) predictions: Vec<T>,
+    /// `P - Y`, then the loss's gradient with respect to `P`.
+    pub(super) d_predictions: Vec<T>,
+    /// The loss's gradient with respect to the activations.
+    pub(super) d_activations: Vec<T>,
+    /// The loss's gradient with respect to the pre-activations.
+    pub(super) d_hidden: Vec<T>,
+    pub(super) gradients: Gradients<T>,
+}
+
+impl<T: Float> Workspace<T> {
+    /// Allocates the buffers for `net` and batches of up to `max_rows` rows.
+    ///
+    /// # Errors
+    /// [`AllocError`] if a buffer's size overflows or the memory is not there
+    /// (a binding turns it into `MemoryError`, where `vec!` would abort).
+    pub fn new(net: TwoLayer, max_rows: usize) -> Result<Self, AllocError> {
+        let hidden = max_rows.checked_mul(net.hidden_dim);
+        let output = max_rows.checked_mul(net.output_dim);
+        let bias_len = |len: usize| if net.bias { len } else { 0 };
+        Ok(Workspace {
+            net,
+            max_rows,
+            hidden: zeroed(hidden)?,
+            activations: zeroed(hidden)?,
+            predictions: zeroed(output)?,
+            d_predictions: zeroed(output)?,
+            d_activations: zeroed(hidden)?,
+            d_hidden: zeroed(hidden)?,
+            gradients: Gradients {
+                w1: zeroed(net.input_dim.checked_mul(net.hidden_dim))?,
+                b1: zeroed(Some(bias_len(net.hidden_dim)))?,
+                w2: zeroed(net.hidden_dim.checked_mul(net.output_dim))?,
+                b2: zeroed(Some(bias_len(net.output_dim)))?,
+            },
+        })
+    }
+
+    /// The largest batch this workspace holds.
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
+    }
+
+    /// The gradients from the last call to [`gradients`].
+    pub fn gradients(&self) -> &Gradients<T> {
+        &self.gradients
+    }
+
+    /// The predictions of the last forward pass over `rows` rows.
+    pub fn predictions(&self, rows: usize) -> &[T] {
+        &self.predictions[..rows * self.net.output_dim]
+    }
+
+    /// The hidden activations of the last forward pass over `rows` rows.
+    pub fn activations(&self, rows: usize) -> &[T] {
+        &self.activations[..rows * self.net.hidden_dim]
+    }
+
+    pub(super) fn check(&self, net: &TwoLayer, rows: usize) {
+        assert_eq!(&self.net, net, "mlp: workspace built for another net");
+        assert!(
+            rows <= self.max_rows,
+            "mlp: batch larger than the workspace"
+        );
+    }
+}
