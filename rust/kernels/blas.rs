@@ -135,6 +135,12 @@ pub fn operand(
 /// the register-tile sizes of OpenBLAS's x86 and ARM kernels (2 to 32).
 const ALIGNMENT_CANDIDATES: [usize; 7] = [16, 24, 32, 48, 96, 192, 384];
 
+/// The least work in one panel of a split product. OpenBLAS sends products
+/// of at most 100³ multiply-adds to "small matrix" kernels on some CPUs
+/// (SkylakeX among them), which sum in another order than its main ones: a
+/// 7-row last panel of 512×300·300×257 changed its bits there.
+pub const PANEL_MIN_WORK: usize = 1 << 20;
+
 /// The widths that row and column panels of a split product must be whole
 /// multiples of for the split to give the same bits as one call, for both
 /// element types; 0 for a direction in which no candidate width does.
@@ -144,7 +150,56 @@ pub struct PanelAlignment {
     pub cols: usize,
 }
 
-/// The panel alignment of `lib`, measured on first use in a few
+/// Where one side of a product's output is cut into panels: only at
+/// multiples of `step`, as evenly as that allows, and never into a panel
+/// of less than `PANEL_MIN_WORK`. The production split and the calibration
+/// both use it, so what is calibrated is what runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cuts {
+    side: usize,
+    step: usize,
+    panels: usize,
+}
+
+impl Cuts {
+    /// At most `wanted` panels of a `side` whose lines are `line_work`
+    /// multiply-adds each; one panel when `step` is 0 (no cut keeps the bits).
+    pub fn new(side: usize, line_work: usize, step: usize, wanted: usize) -> Self {
+        let panels = if step == 0 {
+            1
+        } else {
+            // Each boundary lands within step/2 of an even cut, so panels of
+            // side/panels ≥ min_len + step + 1 lines keep at least min_len.
+            let min_len = PANEL_MIN_WORK.div_ceil(line_work.max(1));
+            wanted.min(side / (min_len + step + 1)).max(1)
+        };
+        Cuts { side, step, panels }
+    }
+
+    /// How many panels.
+    pub fn count(&self) -> usize {
+        self.panels
+    }
+
+    /// The start of panel `index` (the side's end for `index == count()`).
+    pub fn boundary(&self, index: usize) -> usize {
+        if index == 0 {
+            0
+        } else if index >= self.panels {
+            self.side
+        } else {
+            let even = index * self.side / self.panels;
+            (even + self.step / 2) / self.step * self.step
+        }
+    }
+
+    /// Each panel as `(start, end)`.
+    pub fn panels(self) -> impl Iterator<Item = (usize, usize)> {
+        (0..self.panels).map(move |index| (self.boundary(index), self.boundary(index + 1)))
+    }
+}
+
+/// The panel alignment of `lib`, measured on first use in some tens of
 /// milliseconds. (One library is installed per process, so the first
 /// measurement stands.)
 pub fn panel_alignment(lib: &Cblas) -> PanelAlignment {
@@ -152,19 +207,29 @@ pub fn panel_alignment(lib: &Cblas) -> PanelAlignment {
     *ALIGNMENT.get_or_init(|| calibrate(lib))
 }
 
+/// The shapes calibrated, as (the uncut side, the inner length). A cut
+/// must keep the bits of all three: on SkylakeX, float64 row cuts of the
+/// wide one change its odd last column unless they fall at multiples of
+/// 24, and column cuts of the thin one change bits at every width (while
+/// those of the other two pass at some widths).
+const CALIBRATION_SHAPES: [(usize, usize); 3] = [(257, 300), (67, 1000), (33, 999)];
+
 /// The least candidate widths at which cut products match whole ones.
 ///
 /// On OpenBLAS 0.3.34's Haswell kernels this finds 24 for rows and none
 /// for columns: its float32 kernel treats the last 8 columns of every call
-/// differently, wherever the call ends.
+/// differently, wherever the call ends. On its SkylakeX kernels it finds
+/// 24 for rows and none for columns (float64 this time).
 pub fn calibrate(lib: &Cblas) -> PanelAlignment {
     let least = |by_columns: bool| {
         ALIGNMENT_CANDIDATES
             .into_iter()
             .find(|&width| {
-                // float32 first: where a cut fails, it fails there.
-                cuts_match_whole(lib.sgemm, width, by_columns)
-                    && cuts_match_whole(lib.dgemm, width, by_columns)
+                CALIBRATION_SHAPES.into_iter().all(|(short, k)| {
+                    // float32 first: where a cut fails, it often fails there.
+                    cuts_match_whole(lib.sgemm, width, by_columns, short, k)
+                        && cuts_match_whole(lib.dgemm, width, by_columns, short, k)
+                })
             })
             .unwrap_or(0)
     };
@@ -174,11 +239,19 @@ pub fn calibrate(lib: &Cblas) -> PanelAlignment {
     }
 }
 
-/// Whether a product cut into panels of `width` rows (or columns) equals,
-/// bit for bit, the same product computed in one call.
-fn cuts_match_whole<T: Float>(gemm: GemmFn<T>, width: usize, by_columns: bool) -> bool {
-    // Several cuts, a ragged last panel and an odd inner length.
-    let (long, short, k) = (6 * width + 7, 37, 97);
+/// Whether a product cut by `Cuts` at multiples of `width` rows (or
+/// columns) equals, bit for bit, the same product computed in one call.
+fn cuts_match_whole<T: Float>(
+    gemm: GemmFn<T>,
+    width: usize,
+    by_columns: bool,
+    short: usize,
+    k: usize,
+) -> bool {
+    // Four panels, the last one ragged, each above `PANEL_MIN_WORK`.
+    let min_len = PANEL_MIN_WORK.div_ceil(short * k);
+    let long = 4 * (width + min_len + 1) + 7;
+    let cuts = Cuts::new(long, short * k, width, 4);
     let (m, n) = if by_columns {
         (short, long)
     } else {
@@ -220,12 +293,11 @@ fn cuts_match_whole<T: Float>(gemm: GemmFn<T>, width: usize, by_columns: bool) -
     };
     let (mut whole, mut cut) = (vec![T::ZERO; m * n], vec![T::ZERO; m * n]);
     call(m, n, 0, 0, &mut whole, 0);
-    for start in (0..long).step_by(width) {
-        let len = width.min(long - start);
+    for (start, end) in cuts.panels() {
         if by_columns {
-            call(m, len, 0, start, &mut cut, start);
+            call(m, end - start, 0, start, &mut cut, start);
         } else {
-            call(len, n, start * k, 0, &mut cut, start * n);
+            call(end - start, n, start * k, 0, &mut cut, start * n);
         }
     }
     whole
@@ -237,6 +309,32 @@ fn cuts_match_whole<T: Float>(gemm: GemmFn<T>, width: usize, by_columns: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_fall_on_the_step_and_keep_every_panel_above_the_small_kernels() {
+        for (side, line_work, step, wanted) in [
+            (512, 257 * 300, 24, 2),
+            (130, 100 * 1000, 48, 2),
+            (1000, 513 * 777, 16, 32),
+            (4096, 4096 * 4096, 24, 7),
+        ] {
+            let cuts = Cuts::new(side, line_work, step, wanted);
+            assert!(cuts.count() >= 2, "{side} lines should be cut");
+            let panels: Vec<_> = cuts.panels().collect();
+            assert_eq!(panels.first().unwrap().0, 0);
+            assert_eq!(panels.last().unwrap().1, side);
+            for pair in panels.windows(2) {
+                assert_eq!(pair[0].1, pair[1].0);
+            }
+            for &(start, end) in &panels {
+                assert_eq!(start % step, 0);
+                assert!((end - start) * line_work >= PANEL_MIN_WORK);
+            }
+        }
+        // Too little work for two panels above the limit, or no step: one panel.
+        assert_eq!(Cuts::new(64, 20_000, 16, 2).count(), 1);
+        assert_eq!(Cuts::new(4096, 1 << 20, 0, 2).count(), 1);
+    }
 
     #[test]
     fn row_major_and_transposed_views_map_to_cblas_flags() {

@@ -1,61 +1,43 @@
 //! Large products through CBLAS, cut into row or column panels over neurust's pool.
 
 use super::{View, PARALLEL_GEMM};
-use crate::kernels::blas::{self, Cblas};
+use crate::kernels::blas::{self, Cblas, Cuts, PANEL_MIN_WORK};
 use crate::kernels::parallel;
 use crate::kernels::Element;
-
-/// The least work in one panel of a product split over threads. OpenBLAS
-/// routes products of at most 100³ multiply-adds to different "small
-/// matrix" kernels on some CPUs, which sum in another order; panels above
-/// that size keep every element's sum the same as in the unsplit product.
-const PANEL_MIN_WORK: usize = 1 << 20;
 
 /// At most this many panels run at once (OpenBLAS keeps a fixed table of
 /// per-call buffers; 32 stays far inside it).
 const MAX_PANELS: usize = 32;
 
-/// How the output of an `m × n` product is cut: into panels of `width`
-/// columns (`by_columns`) or rows, along a side `side` long.
+/// How the output of an `m × n` product is cut: into panels of columns
+/// (`by_columns`) or of rows.
 struct Panels {
     by_columns: bool,
-    side: usize,
-    width: usize,
+    cuts: Cuts,
 }
 
 impl Panels {
-    fn plan(lib: &Cblas, m: usize, n: usize, work: usize) -> Self {
+    fn plan(lib: &Cblas, m: usize, n: usize, k: usize) -> Self {
+        let work = m * n * k;
         let threads = parallel::num_threads();
         let wanted = if work >= PARALLEL_GEMM && threads > 1 {
             threads.min(work / PANEL_MIN_WORK).min(MAX_PANELS)
         } else {
             1
         };
-        // Split the output into row (or column) panels that start where the
-        // kernels' register tiles start (see `blas`), so the bits do not
-        // change; prefer the longer side, and do not split if neither side
-        // can be cut.
+        // Cut where the kernels' register tiles start (see `blas`), so the
+        // bits do not change; prefer the longer side.
         let align = if wanted > 1 {
             blas::panel_alignment(lib)
         } else {
             blas::PanelAlignment { rows: 0, cols: 0 }
         };
-        let can_cut = |side: usize, align: usize| align > 0 && side >= 2 * align;
-        let by_columns = can_cut(n, align.cols) && (n >= m || !can_cut(m, align.rows));
-        let (side, step) = if by_columns {
-            (n, align.cols)
-        } else {
-            (m, align.rows)
-        };
-        let width = if can_cut(side, step) {
-            side.div_ceil(wanted).next_multiple_of(step)
-        } else {
-            side
-        };
+        let rows = Cuts::new(m, n * k, align.rows, wanted);
+        let cols = Cuts::new(n, m * k, align.cols, wanted);
+        let by_columns = cols.count() > 1 && (n >= m || rows.count() == 1);
         Panels {
             by_columns,
-            side,
-            width,
+            cuts: if by_columns { cols } else { rows },
         }
     }
 }
@@ -100,17 +82,13 @@ pub(super) fn matmul<T: Element>(
     blas::keep_single_threaded(lib);
     let gemm = T::cblas_gemm(lib);
     let beta = if accumulate { T::ONE } else { T::ZERO };
-    let Panels {
-        by_columns,
-        side,
-        width,
-    } = Panels::plan(lib, m, n, m * n * k);
+    let Panels { by_columns, cuts } = Panels::plan(lib, m, n, k);
     // The library only reads through the `a` and `b` pointers.
     let a_ptr = SendPtr(a.data.as_ptr().cast_mut());
     let b_ptr = SendPtr(b.data.as_ptr().cast_mut());
     let c_ptr = SendPtr(out.as_mut_ptr());
-    let panel = |start: usize| {
-        let len = width.min(side - start);
+    let panel = |(start, end): (usize, usize)| {
+        let len = end - start;
         // Offsets of the panel's first element in `a`, `b` and `out`.
         let (a_off, b_off, c_off, rows, cols) = if by_columns {
             (0, start * b.col_stride, start, m, len)
@@ -143,6 +121,6 @@ pub(super) fn matmul<T: Element>(
         }
     };
     // The first panel runs on the calling thread, the others on the pool.
-    parallel::for_each_part((0..side).step_by(width), panel);
+    parallel::for_each_part(cuts.panels(), panel);
     true
 }
