@@ -35,7 +35,7 @@ class RustBackend(BaseBackend):
     def relu_into(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         return _core.relu(x, out=out)
 
-    def from_numpy(self, a: np.ndarray) -> np.ndarray:
+    def _from_array(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(a, order="C")  # ascontiguousarray would make 0-d arrays 1-d
 
     def to_numpy(self, x: np.ndarray) -> np.ndarray:
