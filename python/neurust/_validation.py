@@ -70,7 +70,8 @@ def _real(value: Any, name: str, expected: str) -> float:
     try:
         number = float(value)
     except OverflowError:
-        shown = format(decimal.Decimal(int(value)), ".6g")  # float(value) overflowed
+        # float(value) overflowed: show it as Python shows a float, 1e+400.
+        shown = format(decimal.Context(prec=6).create_decimal(int(value)).normalize(), "g")
         raise ValueError(f"{name} must be {expected}, got {shown}") from None
     if not math.isfinite(number):
         raise ValueError(f"{name} must be {expected}, got {number}")

@@ -128,7 +128,8 @@ class Perceptron:
 
     def _update(self, sample: np.ndarray, error: float, epoch: int) -> None:
         """Move the weights and bias by the rule, or raise if they would stop being finite."""
-        weights = self.weights_ + self.lr * error * sample
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below instead
+            weights = self.weights_ + self.lr * error * sample
         bias = self.bias_ + self.lr * error
         if not (np.all(np.isfinite(weights)) and math.isfinite(bias)):
             self.epochs_ = epoch
