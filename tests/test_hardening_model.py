@@ -285,3 +285,55 @@ def test_a_perceptron_pickles_and_copies() -> None:
     perceptron = nr.Perceptron(2).fit(GATE_X, AND)
     for restored in (pickle.loads(pickle.dumps(perceptron)), copy.deepcopy(perceptron)):
         np.testing.assert_array_equal(restored.predict(GATE_X), AND)
+
+
+# --- masked arrays and the kernels -----------------------------------------------------------
+
+KERNEL_ARGUMENTS = {
+    "weighted_sum": {"inputs": np.ones((2, 3)), "weights": np.ones(3)},
+    "relu": {"x": np.ones(3)},
+    "sigmoid": {"x": np.ones(3)},
+    "step": {"x": np.ones(3)},
+    "relu_grad": {"x": np.ones(3), "grad": np.ones(3)},
+    "sigmoid_grad": {"x": np.ones(3), "grad": np.ones(3)},
+    "linear": {"x": np.ones((2, 3)), "weights": np.ones((3, 4)), "bias": np.ones(4)},
+}
+FAST_PATH = (
+    "the binding's fast path takes any ndarray subclass of float32/float64 as it is "
+    "(rust/bindings/convert.rs `fast`); it should take exact ndarrays only, so that "
+    "subclasses reach neurust._convert, which refuses masked arrays"
+)
+
+
+def kernel_cases(dtype: str) -> list[Any]:
+    marks = (pytest.mark.xfail(strict=True, reason=FAST_PATH),) if dtype == "float64" else ()
+    return [
+        pytest.param(kernel, name, dtype, marks=marks, id=f"{kernel}-{name}-{dtype}")
+        for kernel, arguments in KERNEL_ARGUMENTS.items()
+        for name in arguments
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kernel", "name", "dtype"), kernel_cases("int64") + kernel_cases("float64")
+)
+def test_kernels_refuse_masked_arrays_naming_the_argument(
+    kernel: str, name: str, dtype: str
+) -> None:
+    arguments = dict(KERNEL_ARGUMENTS[kernel])
+    arguments[name] = masked(arguments[name].astype(dtype))
+    with pytest.raises(TypeError, match=rf"^{name} is a masked array"):
+        getattr(nr, kernel)(*arguments.values())
+
+
+@pytest.mark.xfail(strict=True, reason=FAST_PATH + "; out= likewise")
+@pytest.mark.parametrize("kernel", ["relu", "sigmoid", "step"])
+def test_kernels_refuse_a_masked_out(kernel: str) -> None:
+    with pytest.raises(TypeError, match="out"):
+        getattr(nr, kernel)(np.ones(3), out=masked(np.empty(3)))
+
+
+def test_the_issue_s_masked_weighted_sum_is_refused_not_wrong() -> None:
+    inputs = np.ma.array([1, 10**9], mask=[0, 1])  # integers take the converting path
+    with pytest.raises(TypeError, match="inputs is a masked array"):
+        nr.weighted_sum(inputs, [1.0, 1.0])
