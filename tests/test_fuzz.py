@@ -1178,6 +1178,8 @@ def _fuzz_perceptron(data: st.DataObject) -> None:
         targets = as_float(y, "y")
         if targets.shape != (x.shape[0],) or not np.all((targets == 0) | (targets == 1)):
             raise Expected((ValueError,), ["y"])
+        if x.shape[0] == 0:
+            raise Expected((ValueError,), ["X"])
 
         def check(result: Any) -> None:
             assert result is perceptron

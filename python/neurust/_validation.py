@@ -98,7 +98,7 @@ def positive_learning_rate(lr: Any) -> float:
 
 def generator(seed: Any) -> np.random.Generator:
     """``numpy.random.default_rng(seed)``, with errors that name ``seed``."""
-    if _not_a_number(seed):
+    if isinstance(seed, np.timedelta64):  # an integer type to numpy, but a duration
         raise TypeError(f"seed must be None or a non-negative int, got {type(seed).__name__}")
     try:
         return np.random.default_rng(seed)
