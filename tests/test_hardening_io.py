@@ -235,3 +235,17 @@ def test_a_backend_that_cannot_compute_the_saved_dtype_is_not_blamed_on_the_file
     with pytest.raises(ValueError, match="backend 'python' computes only float64") as error:
         nr.TwoLayerNet.load(tmp_path / "net.npz", backend="python")
     assert "not a saved" not in str(error.value)
+
+
+def test_an_open_file_loads_and_a_renamed_net_is_found(tmp_path: Path) -> None:
+    net = nr.TwoLayerNet(3, 4, 1, seed=0)
+    net.save(tmp_path / "net.npz")
+    with open(tmp_path / "net.npz", "rb") as file:
+        np.testing.assert_array_equal(
+            nr.TwoLayerNet.load(file).parameters()["w1"], net.parameters()["w1"]
+        )
+    (tmp_path / "net.npz").rename(tmp_path / "renamed")
+    assert nr.TwoLayerNet.load(tmp_path / "renamed").parameters()["w1"].shape == (3, 4)
+    with open(tmp_path / "renamed", "rb") as file, pytest.raises(ValueError, match="renamed"):
+        file.read(1)  # not at the start of the archive: a clear error, not a crash
+        nr.TwoLayerNet.load(file)

@@ -55,16 +55,19 @@ def write(
     np.savez(path, **arrays)
 
 
-def resolve(path: str | os.PathLike[str]) -> Path:
+def resolve(path: str | os.PathLike[str] | IO[bytes]) -> Path | IO[bytes]:
     """The file :func:`write` wrote for ``path``: numpy adds ``.npz`` when the name lacks it.
 
-    The name as given wins when such a file exists (a saved net renamed).
+    The name as given is used when only it exists (a saved net renamed). An
+    open binary file is read as it is, as numpy reads one.
     """
-    given = Path(os.fspath(path))
-    if given.suffix == ".npz" or given.exists():
+    if hasattr(path, "read"):
+        return path  # type: ignore[return-value]
+    given = Path(os.fspath(path))  # type: ignore[arg-type]
+    if given.suffix == ".npz":
         return given
     suffixed = given.with_name(given.name + ".npz")
-    return suffixed if suffixed.exists() else given
+    return given if given.exists() and not suffixed.exists() else suffixed
 
 
 def _header(member: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -140,10 +143,15 @@ def _parameters(
     return {name: _read(archive, info) for name, info in entries.items()}
 
 
-def _kind(path: Path) -> str | None:
+def _kind(file: Path | IO[bytes]) -> str | None:
     """What the file is when it cannot be an ``.npz`` (a zip archive), else None."""
-    with path.open("rb") as file:
+    if isinstance(file, Path):
+        with file.open("rb") as opened:
+            start = opened.read(6)
+    else:
+        position = file.tell()
         start = file.read(6)
+        file.seek(position)
     if not start:
         return "the file is empty"
     if start == b"\x93NUMPY":
@@ -154,7 +162,7 @@ def _kind(path: Path) -> str | None:
 
 
 def read(
-    path: str | os.PathLike[str], expected: Expected
+    path: str | os.PathLike[str] | IO[bytes], expected: Expected
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The configuration and parameters :func:`write` stored in ``path``.
 
@@ -172,7 +180,8 @@ def read(
     file = resolve(path)
 
     def not_ours(reason: str) -> NotASavedNetError:
-        return NotASavedNetError(f"{str(file)!r} is not a saved TwoLayerNet: {reason}")
+        name = str(file) if isinstance(file, Path) else getattr(file, "name", "the file")
+        return NotASavedNetError(f"{name!r} is not a saved TwoLayerNet: {reason}")
 
     reason = _kind(file)  # OSError (missing, a folder, unreadable) passes through
     if reason is not None:

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -553,7 +553,9 @@ class TwoLayerNet:
         _persistence.write(path, config, self._params)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], backend: str | Backend = "rust") -> TwoLayerNet:
+    def load(
+        cls, path: str | os.PathLike[str] | BinaryIO, backend: str | Backend = "rust"
+    ) -> TwoLayerNet:
         """Read a net written by :meth:`save`.
 
         The stored arrays' shapes and dtype are checked against the stored
@@ -562,7 +564,7 @@ class TwoLayerNet:
 
         Parameters
         ----------
-        path : str or path-like
+        path : str, path-like or binary file
             As given to :meth:`save`: ``"net"`` finds ``net.npz``.
         backend : str or Backend
             Where the loaded net computes.
