@@ -337,3 +337,24 @@ def test_the_issue_s_masked_weighted_sum_is_refused_not_wrong() -> None:
     inputs = np.ma.array([1, 10**9], mask=[0, 1])  # integers take the converting path
     with pytest.raises(TypeError, match="inputs is a masked array"):
         nr.weighted_sum(inputs, [1.0, 1.0])
+
+
+@pytest.mark.parametrize("option", ["steps", "batch_size", "callback_every"])
+@pytest.mark.parametrize("value", [TIMEDELTA, 2.0, 0])
+def test_every_backend_mlp_fit_checks_its_counts(
+    backend: nr.Backend, option: str, value: Any
+) -> None:
+    if "float64" not in backend.dtypes:
+        pytest.skip("float64 only")
+    params = {name: backend.from_numpy(v) for name, v in small_net().parameters().items()}
+    counts: dict[str, Any] = {"steps": 2, "batch_size": 2, "callback_every": 1, option: value}
+    with pytest.raises(TypeError if value != 0 else ValueError, match=option):
+        backend.mlp_fit(
+            backend.from_numpy(X),
+            backend.from_numpy(Y),
+            params,
+            activation="relu",
+            lr=1e-3,
+            callback=lambda done, loss: None,
+            **counts,
+        )

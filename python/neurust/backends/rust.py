@@ -10,7 +10,7 @@ import numpy as np
 from neurust import _core
 from neurust.backends import CopyInto
 from neurust.backends._base import BaseBackend
-from neurust.backends._mlp import Params, Progress
+from neurust.backends._mlp import Params, Progress, check_counts
 
 
 class RustBackend(BaseBackend):
@@ -86,6 +86,7 @@ class RustBackend(BaseBackend):
         callback_every: int | None = None,
     ) -> tuple[Params, np.ndarray]:
         """The whole loop in one Rust call, updating ``params``' arrays in place."""
+        check_counts(steps, batch_size, callback_every)
         try:
             history = _core.mlp_fit(
                 x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
