@@ -287,6 +287,25 @@ def test_a_perceptron_pickles_and_copies() -> None:
         np.testing.assert_array_equal(restored.predict(GATE_X), AND)
 
 
+@pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
+def test_a_perceptron_copy_trains_without_changing_the_original(
+    copier: Callable[[Any], Any],
+) -> None:
+    perceptron = nr.Perceptron(2)
+    clone = copier(perceptron)
+    clone.fit(GATE_X, AND)
+    np.testing.assert_array_equal(perceptron.weights_, [0.0, 0.0])
+    assert perceptron.bias_ == 0.0
+
+
+def test_copies_of_a_net_share_the_backend_object(backend: nr.Backend) -> None:
+    if "float64" not in backend.dtypes:
+        pytest.skip("float64 only")
+    net = small_net(backend)
+    assert copy.copy(net).backend is net.backend
+    assert copy.deepcopy(net).backend is net.backend
+
+
 # --- masked arrays and the kernels -----------------------------------------------------------
 
 KERNEL_ARGUMENTS = {

@@ -622,6 +622,12 @@ class TwoLayerNet:
         clone.history_ = None if self.history_ is None else self.history_.copy()
         return clone
 
+    @_locked
+    def __deepcopy__(self, memo: dict[int, Any]) -> TwoLayerNet:
+        # The parameters and history are arrays of numbers, so the copy above is
+        # already deep; the backend is shared rather than rebuilt (see Notes).
+        return self.__copy__()
+
     def to_dot(self, max_nodes: int = 6) -> str:
         """Graphviz DOT text of the layers, their sizes, the activation and biases.
 

@@ -137,8 +137,7 @@ class Perceptron:
                 f"the weights overflowed at epoch {epoch} (lr={self.lr}); they are kept as "
                 "they were before that update; try a smaller learning rate"
             )
-        self.weights_[...] = weights
-        self.bias_ = bias
+        self.weights_, self.bias_ = weights, bias  # a new array: a copy.copy never shares it
 
     def _fires(self, x: np.ndarray) -> np.ndarray:
         activity = _core.weighted_sum(x, self.weights_) + self.bias_
