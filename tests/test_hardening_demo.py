@@ -16,8 +16,8 @@ from neurust.cli import main
     [
         ("--seed", "-1", "must be at least 0, got -1"),
         ("--seed", "abc", "expected an integer"),
-        ("--steps", "10000000000000", "must be between 50 and 100,000"),
-        ("--steps", "49", "must be between 50 and 100,000"),
+        ("--steps", "10000000000000", "must be between 50 and 10,000"),
+        ("--steps", "49", "must be between 50 and 10,000"),
         ("--steps", "1e3", "expected an integer"),
     ],
 )

@@ -157,8 +157,8 @@ def demo(
         _plots.write_figures(folder, net)
 
 
-MIN_STEPS, MAX_STEPS = 50, 100_000
-"""The demo prints the loss every 50 steps; 100,000 steps take minutes on the Rust backend."""
+MIN_STEPS, MAX_STEPS = 50, 10_000
+"""The demo prints the loss every 50 steps (200 lines at most); 10,000 steps took 8 s on Rust."""
 
 SLOW_SECONDS = 60.0
 """A training run expected to take longer is announced on standard error before it starts."""
