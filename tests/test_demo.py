@@ -87,4 +87,4 @@ def test_help_lists_demo_and_compare(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_demo_with_progress_bar_runs_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--steps", "50", "--backend", "numpy"]) == 0
-    assert "50/50" in capsys.readouterr().out
+    assert "50/50" in capsys.readouterr().err  # a progress bar belongs on standard error

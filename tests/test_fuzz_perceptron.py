@@ -115,6 +115,8 @@ def fuzz_perceptron(data: st.DataObject) -> None:
         result_shape("Perceptron.targets", {"y": targets.shape}, {"n": rows})
         if not np.isin(targets, PERCEPTRON_TARGETS).all():
             raise Expected((ValueError,), ["y"])
+        if rows == 0:
+            raise Expected((ValueError,), ["X"])
 
         def check(result: Any) -> None:
             assert result is perceptron

@@ -301,7 +301,7 @@ def test_progress_bar_does_not_change_the_run(capsys: pytest.CaptureFixture[str]
     quiet = nr.TwoLayerNet(40, 10, 1, seed=3).fit(x, y, steps=300, lr=1e-4)
     shown = nr.TwoLayerNet(40, 10, 1, seed=3).fit(x, y, steps=300, lr=1e-4, progress=True)
     np.testing.assert_array_equal(quiet, shown)
-    assert "300/300" in capsys.readouterr().out
+    assert "300/300" in capsys.readouterr().err  # the bar is drawn on stderr
 
 
 # --- float32 -----------------------------------------------------------------------------------

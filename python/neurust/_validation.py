@@ -7,6 +7,7 @@ names the argument, says what was given and what was expected.
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from neurust._convert import as_float_array
+from neurust._convert import as_array, as_float_array
 from neurust.backends import Backend, get_backend
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -27,7 +28,7 @@ def positive_int(value: Any, name: str, *, at_most: int | None = sys.maxsize) ->
     The default bound is what the compiled kernels can index; pass None for a
     count that never reaches them.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if _not_a_number(value) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     number = int(value)
     if number < 1:
@@ -35,6 +36,21 @@ def positive_int(value: Any, name: str, *, at_most: int | None = sys.maxsize) ->
     if at_most is not None and number > at_most:
         raise ValueError(f"{name} must be at most {at_most}, got {value}")
     return number
+
+
+def _not_a_number(value: Any) -> bool:
+    """Whether ``value`` passes for a number by type but is not one: a bool or a timedelta64.
+
+    numpy registers ``timedelta64`` as an integer type, and ``bool`` is an int.
+    """
+    return isinstance(value, bool | np.bool_ | np.timedelta64)
+
+
+def boolean(value: Any, name: str) -> bool:
+    """``value`` when it is a bool or a numpy bool: a string such as ``"no"`` is refused."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
 
 
 def choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
@@ -47,30 +63,44 @@ def choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
-def _real(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def _real(value: Any, name: str, expected: str) -> float:
+    """``value`` as a finite float; an int beyond float's range is a ValueError naming ``name``."""
+    if _not_a_number(value) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        # float(value) overflowed: show it as Python shows a float, 1e+400.
+        whole = int(value)  # type: ignore[call-overload]
+        shown = format(decimal.Context(prec=6).create_decimal(whole).normalize(), "g")
+        raise ValueError(f"{name} must be {expected}, got {shown}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be {expected}, got {number}")
+    return number
 
 
 def learning_rate(lr: Any) -> float:
     """A gradient-descent learning rate: finite and not negative (0 leaves the weights)."""
-    _real(lr, "lr")
-    value = float(lr)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"lr must be a finite, non-negative number, got {value}")
+    expected = "a finite, non-negative number"
+    value = _real(lr, "lr", expected)
+    if value < 0:
+        raise ValueError(f"lr must be {expected}, got {value}")
     return value
 
 
 def positive_learning_rate(lr: Any) -> float:
     """A perceptron-rule learning rate: finite and above 0 (0 would never learn)."""
-    _real(lr, "lr")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive, finite number, got {lr}")
-    return float(lr)
+    expected = "a positive, finite number"
+    value = _real(lr, "lr", expected)
+    if not value > 0:
+        raise ValueError(f"lr must be {expected}, got {value}")
+    return value
 
 
 def generator(seed: Any) -> np.random.Generator:
     """``numpy.random.default_rng(seed)``, with errors that name ``seed``."""
+    if isinstance(seed, np.timedelta64):  # an integer type to numpy, but a duration
+        raise TypeError(f"seed must be None or a non-negative int, got {type(seed).__name__}")
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError) as error:
@@ -88,7 +118,8 @@ def parameter_arrays(
     """``params`` when it has exactly the names of ``shapes``, those shapes and ``dtype``.
 
     Nothing is cast: a dtype that differs is a TypeError, so a float64 array is
-    never silently rounded into a float32 net.
+    never silently rounded into a float32 net. Byte order is not a cast: a
+    big-endian array of the dtype is converted, as the kernels convert one.
     """
     if not isinstance(params, Mapping):
         raise TypeError(f"{what} must be a dict of arrays, got {type(params).__name__}")
@@ -101,11 +132,9 @@ def parameter_arrays(
         )
     checked = {}
     for name, shape in shapes.items():
-        value = params[name]
-        try:
-            array = value if isinstance(value, np.ndarray) else np.asarray(value)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"{what}[{name!r}] is not an array: {error}") from None
+        array = as_array(params[name], f"{what}[{name!r}]")
+        if array.dtype.newbyteorder("=") == dtype:
+            array = array.astype(dtype, copy=False)
         if array.dtype != dtype:
             raise TypeError(
                 f"{what}[{name!r}] has dtype {array.dtype}, but the net is {dtype.name}"
@@ -128,16 +157,18 @@ def float_dtype(dtype: Any) -> np.dtype:
     return np.dtype(choice(name, "dtype", FLOAT_DTYPES))
 
 
+def resolved_backend(backend: Any) -> Backend:
+    """The backend named (or given) by ``backend``."""
+    if isinstance(backend, str):
+        return get_backend(backend)
+    if isinstance(backend, Backend):
+        return backend
+    raise TypeError(f"backend must be a backend name or a Backend, got {type(backend).__name__}")
+
+
 def backend_for(backend: Any, dtype: np.dtype) -> Backend:
     """The backend named (or given) by ``backend``, when it computes ``dtype`` natively."""
-    if isinstance(backend, str):
-        resolved = get_backend(backend)
-    elif isinstance(backend, Backend):
-        resolved = backend
-    else:
-        raise TypeError(
-            f"backend must be a backend name or a Backend, got {type(backend).__name__}"
-        )
+    resolved = resolved_backend(backend)
     if dtype.name not in resolved.dtypes:
         raise ValueError(
             f"backend {resolved.name!r} computes only {', '.join(resolved.dtypes)}, "

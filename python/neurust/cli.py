@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -55,11 +55,32 @@ def _relu_neuron() -> None:
     print(f"   a = {a:g} (seed: {expected})   y = relu(a) = {y:g} (seed: {expected})")
 
 
+def _warn_if_slow(net: nr.TwoLayerNet, x: np.ndarray, y: np.ndarray, steps: int) -> None:
+    """On an interpreted backend, say up front how long training will take.
+
+    Estimated from one measured forward pass: a training step (forward and
+    backward) measured 1.8 times a forward pass on the python backend.
+    """
+    if not net.backend.interpreted:
+        return
+    started = time.perf_counter()
+    net.loss(x, y)
+    estimate = 2 * (time.perf_counter() - started) * steps
+    if estimate >= SLOW_SECONDS:
+        print(
+            f"neurust demo: training {steps} steps on the {net.backend.name} backend will take "
+            f"about {estimate / 60:.0f} minutes (pass --steps 50 for a shorter run)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> nr.TwoLayerNet:
     _heading(4, "Two-layer network: 128 samples, 1000 → 100 → 1, ReLU, lr 1e-6")
     x, y = _seeds.net_data(seed)
     sizes = (_seeds.NET_INPUTS, _seeds.NET_HIDDEN, _seeds.NET_OUTPUTS)
     net = nr.TwoLayerNet(*sizes, activation="relu", seed=seed + 1, backend=backend)
+    _warn_if_slow(net, x, y, steps)
     started = time.perf_counter()
     history = net.fit(x, y, steps=steps, lr=_seeds.NET_LR, progress=progress)
     elapsed = time.perf_counter() - started
@@ -112,7 +133,7 @@ def demo(
     seed : int
         Seeds the random data and weights.
     progress : bool
-        Show a progress bar while training.
+        Show a progress bar (on standard error) while training.
     plots : str or path-like, optional
         A folder to draw the seeds' pictures into, as PNG files (needs matplotlib).
 
@@ -136,10 +157,45 @@ def demo(
         _plots.write_figures(folder, net)
 
 
+MIN_STEPS, MAX_STEPS = 50, 10_000
+"""The demo prints the loss every 50 steps (200 lines at most); 10,000 steps took 8 s on Rust."""
+
+SLOW_SECONDS = 60.0
+"""A training run expected to take longer is announced on standard error before it starts."""
+
+
+def _bounded_int(low: int, high: int | None) -> Callable[[str], int]:
+    """An argparse ``type``: an int in ``[low, high]``, else argparse's one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high:,}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default="rust", help="where the net trains (default: rust)")
-    parser.add_argument("--steps", type=int, default=500, help="training steps (default: 500)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--backend",
+        default="rust",
+        help="where the net trains (default: rust); on python, 500 steps take many minutes, "
+        "announced on standard error before training starts",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_bounded_int(MIN_STEPS, MAX_STEPS),
+        default=500,
+        help=f"training steps, {MIN_STEPS} to {MAX_STEPS:,} (default: 500)",
+    )
+    parser.add_argument(
+        "--seed", type=_bounded_int(0, None), default=0, help="random seed, 0 or more (default: 0)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
         "--plots", metavar="DIR", help="also draw the seeds' pictures as PNGs in DIR"
@@ -147,9 +203,6 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    if args.steps < 50:
-        print("neurust demo: --steps must be at least 50", file=sys.stderr)
-        return 2
     try:
         nr.get_backend(args.backend)
     except ValueError as error:  # unknown, or known but unavailable here
@@ -160,6 +213,9 @@ def _run_demo(args: argparse.Namespace) -> int:
     except (ImportError, OSError) as error:  # --plots: no matplotlib, or an unwritable folder
         print(f"neurust demo: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("neurust demo: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from neurust._convert import as_float_array
 from neurust._progress import progress_bar
 from neurust._validation import (
     backend_for,
+    boolean,
     choice,
     float_dtype,
     generator,
@@ -34,6 +35,7 @@ from neurust._validation import (
     net_targets,
     parameter_arrays,
     positive_int,
+    resolved_backend,
     shape_text,
 )
 from neurust.backends import Backend
@@ -92,7 +94,19 @@ class TwoLayerNet:
         For non-positive sizes, unknown names, or a dtype the backend cannot
         compute.
     TypeError
-        For sizes that are not ints.
+        For sizes that are not ints, or ``bias`` that is not a bool.
+
+    Notes
+    -----
+    ``copy.copy(net)`` and ``copy.deepcopy(net)`` give the same thing on every
+    backend: an independent net with its own copies of the parameters and of
+    ``history_``, so training or stepping one never changes the other. Both
+    use the same backend object (its kernels keep no per-net state). A net
+    pickles on every backend, after ``fit`` too; what a backend caches
+    (JAX's compiled steps) is rebuilt after unpickling, not stored.
+
+    Every method holds the net's lock, so one net may be shared between
+    threads: calls on it run one at a time.
 
     Examples
     --------
@@ -113,21 +127,34 @@ class TwoLayerNet:
         init: str = "normal",
         backend: str | Backend = "rust",
     ) -> None:
+        self._configure(input_dim, hidden_dim, output_dim, activation, bias, dtype, init)
+        self.backend: Backend = backend_for(backend, self.dtype)
+        self._params = self._initial_parameters(seed)
+
+    def _configure(
+        self,
+        input_dim: Any,
+        hidden_dim: Any,
+        output_dim: Any,
+        activation: Any,
+        bias: Any,
+        dtype: Any,
+        init: Any,
+    ) -> None:
+        """Check and set everything but the backend and the parameters (shared with ``load``)."""
         self.input_dim = positive_int(input_dim, "input_dim")
         self.hidden_dim = positive_int(hidden_dim, "hidden_dim")
         self.output_dim = positive_int(output_dim, "output_dim")
         self.activation = choice(activation, "activation", ACTIVATIONS)
-        self.bias = bool(bias)
+        self.bias = boolean(bias, "bias")
         self.dtype = float_dtype(dtype)
         self.init = choice(init, "init", _INITS)
-        self.backend: Backend = backend_for(backend, self.dtype)
         self.history_: np.ndarray | None = None
         """The loss before each step of the last ``fit`` (kept when it is interrupted)."""
         self._native: dict[str, Any] | None = None
         # One call at a time per net: fit runs without the GIL, and another
         # thread's step or load_parameters must wait for it, not tear it.
         self._lock = threading.RLock()
-        self._params = self._initial_parameters(seed)
 
     # --- parameters ------------------------------------------------------------------------
 
@@ -420,8 +447,8 @@ class TwoLayerNet:
             ``n``), visited in order, cyclically, without shuffling. Default:
             every row, every step.
         progress : bool
-            Show a progress bar with the current loss (rich, else tqdm),
-            updated in chunks of steps.
+            Show a progress bar with the current loss (rich, else tqdm) on
+            standard error, updated in chunks of steps.
         reduction : {"sum", "mean"}
         distributed : bool or torch.distributed.ProcessGroup
             True (or a group) trains data-parallel with the other ranks on
@@ -447,7 +474,8 @@ class TwoLayerNet:
             If the shapes do not match the net, ``steps < 1``, ``lr`` is not
             finite or negative, ``batch_size < 1``, or ``reduction`` is unknown.
         TypeError
-            If the data is not real numbers or ``steps`` is not an int.
+            If the data is not real numbers, ``steps`` or ``batch_size`` is
+            not an int, or ``progress`` is not a bool.
 
         Examples
         --------
@@ -465,9 +493,14 @@ class TwoLayerNet:
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size")
         reduction = choice(reduction, "reduction", REDUCTIONS)
+        progress = boolean(progress, "progress")
         x = self._inputs(X)
         y = self._targets(Y, x.shape[0])
-        bar = progress_bar(steps, "training", show_loss=True) if progress else nullcontext()
+        bar = (
+            progress_bar(steps, "training", show_loss=True, stderr=True)
+            if progress
+            else nullcontext()
+        )
         with bar as shown:
             params, history = self._train(x, y, steps, lr, batch_size, reduction, shown)
         self._adopt_native(params)
@@ -516,7 +549,7 @@ class TwoLayerNet:
         Parameters
         ----------
         path : str or path-like
-            numpy adds ``.npz`` when the name lacks it.
+            numpy adds ``.npz`` when the name lacks it (:meth:`load` does too).
 
         Examples
         --------
@@ -528,12 +561,19 @@ class TwoLayerNet:
         _persistence.write(path, config, self._params)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], backend: str | Backend = "rust") -> TwoLayerNet:
+    def load(
+        cls, path: str | os.PathLike[str] | BinaryIO, backend: str | Backend = "rust"
+    ) -> TwoLayerNet:
         """Read a net written by :meth:`save`.
+
+        The stored arrays' shapes and dtype are checked against the stored
+        configuration before anything is allocated, so a file that is not a
+        saved net fails at once, whatever sizes it claims.
 
         Parameters
         ----------
-        path : str or path-like
+        path : str, path-like or binary file
+            As given to :meth:`save`: ``"net"`` finds ``net.npz``.
         backend : str or Backend
             Where the loaded net computes.
 
@@ -545,25 +585,27 @@ class TwoLayerNet:
         Raises
         ------
         ValueError
-            If the file is not a saved TwoLayerNet (or its parameters do not
-            match its configuration).
+            ``"... is not a saved TwoLayerNet: <what is wrong>"`` for any file
+            :meth:`save` did not write (empty, a single ``.npy`` array, not a
+            zip, a config that is missing, malformed or incomplete, arrays
+            missing or of the wrong shape or dtype); also if ``backend``
+            cannot compute the saved dtype.
+        FileNotFoundError
+            If there is no such file.
 
         Examples
         --------
         >>> net = nr.TwoLayerNet.load("net.npz")  # doctest: +SKIP
         """
-        config, params = _persistence.read(path)
-        net = cls(
-            config["input_dim"],
-            config["hidden_dim"],
-            config["output_dim"],
-            activation=config["activation"],
-            bias=config["bias"],
-            dtype=config["dtype"],
-            seed=0,
-            init=config["init"],
-            backend=backend,
-        )
+        resolved = resolved_backend(backend)
+        net = cls.__new__(cls)
+
+        def expected(config: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], np.dtype]:
+            net._configure(*(config[key] for key in _persistence.CONSTRUCTOR_KEYS))
+            return net._shapes(), net.dtype
+
+        _, params = _persistence.read(path, expected)
+        net.backend = backend_for(resolved, net.dtype)
         net.load_parameters(params)
         return net
 
@@ -577,6 +619,22 @@ class TwoLayerNet:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+
+    @_locked
+    def __copy__(self) -> TwoLayerNet:
+        # The default copy would share the parameter arrays, which the Rust
+        # fit and step() update in place: the copy gets its own (see Notes).
+        clone = type(self).__new__(type(self))
+        clone.__setstate__(self.__getstate__())
+        clone._params = {name: value.copy() for name, value in self._params.items()}
+        clone.history_ = None if self.history_ is None else self.history_.copy()
+        return clone
+
+    @_locked
+    def __deepcopy__(self, memo: dict[int, Any]) -> TwoLayerNet:
+        # The parameters and history are arrays of numbers, so the copy above is
+        # already deep; the backend is shared rather than rebuilt (see Notes).
+        return self.__copy__()
 
     def to_dot(self, max_nodes: int = 6) -> str:
         """Graphviz DOT text of the layers, their sizes, the activation and biases.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import math
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -11,6 +15,19 @@ from neurust._convert import as_float_array
 from neurust._validation import generator, positive_int, positive_learning_rate, shape_text
 
 __all__ = ["Perceptron"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _locked(method: _Method) -> _Method:
+    """Run the method holding the perceptron's lock, so threads sharing one take turns."""
+
+    @functools.wraps(method)
+    def locked(self: Perceptron, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 class Perceptron:
@@ -44,6 +61,17 @@ class Perceptron:
     epochs_ : int
         Epochs the last ``fit`` ran (the error-free one included).
 
+    Raises
+    ------
+    MemoryError
+        If the weights for ``n_inputs`` cannot be allocated (the message names
+        ``n_inputs``).
+
+    Notes
+    -----
+    ``fit`` and ``predict`` hold the perceptron's lock: one perceptron may be
+    shared between threads, and a ``predict`` never sees a half-applied update.
+
     Examples
     --------
     >>> X = [[0, 0], [0, 1], [1, 0], [1, 1]]
@@ -63,15 +91,31 @@ class Perceptron:
         # Counts here never reach a compiled kernel as an index, so no upper bound.
         self.n_inputs = positive_int(n_inputs, "n_inputs", at_most=None)
         self.lr = positive_learning_rate(lr)
-        if seed is None:
-            self.weights_ = np.zeros(self.n_inputs)
-            self.bias_ = 0.0
-        else:
-            rng = generator(seed)
-            self.weights_ = rng.uniform(-0.5, 0.5, self.n_inputs)
-            self.bias_ = float(rng.uniform(-0.5, 0.5))
+        rng = None if seed is None else generator(seed)
+        try:
+            if rng is None:
+                self.weights_ = np.zeros(self.n_inputs)
+                self.bias_ = 0.0
+            else:
+                self.weights_ = rng.uniform(-0.5, 0.5, self.n_inputs)
+                self.bias_ = float(rng.uniform(-0.5, 0.5))
+        except (MemoryError, ValueError):  # numpy's "array is too big" is a ValueError
+            raise MemoryError(
+                f"n_inputs={self.n_inputs} needs {8 * self.n_inputs:,} bytes of weights, "
+                "more than can be allocated"
+            ) from None
         self.converged_ = False
         self.epochs_ = 0
+        self._lock = threading.RLock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def _inputs(self, X: Any) -> np.ndarray:
         x = as_float_array(X, "X").astype(np.float64, copy=False)
@@ -82,10 +126,24 @@ class Perceptron:
             )
         return x
 
+    def _update(self, sample: np.ndarray, error: float, epoch: int) -> None:
+        """Move the weights and bias by the rule, or raise if they would stop being finite."""
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below instead
+            weights = self.weights_ + self.lr * error * sample
+        bias = self.bias_ + self.lr * error
+        if not (np.all(np.isfinite(weights)) and math.isfinite(bias)):
+            self.epochs_ = epoch
+            raise FloatingPointError(
+                f"the weights overflowed at epoch {epoch} (lr={self.lr}); they are kept as "
+                "they were before that update; try a smaller learning rate"
+            )
+        self.weights_, self.bias_ = weights, bias  # a new array: a copy.copy never shares it
+
     def _fires(self, x: np.ndarray) -> np.ndarray:
         activity = _core.weighted_sum(x, self.weights_) + self.bias_
         return _core.step(np.asarray(activity, dtype=np.float64))
 
+    @_locked
     def fit(self, X: Any, y: Any, max_epochs: int = 100) -> Perceptron:
         """Apply the perceptron rule, sample by sample, until an epoch makes no mistake.
 
@@ -105,8 +163,12 @@ class Perceptron:
         Raises
         ------
         ValueError
-            If the shapes do not match, a target is not 0 or 1, or
-            ``max_epochs < 1``.
+            If the shapes do not match, ``X`` has no rows, a target is not 0
+            or 1, or ``max_epochs < 1``.
+        FloatingPointError
+            If an update would make a weight or the bias infinite or NaN (too
+            large an ``lr`` for the data); the message names ``lr``, the
+            weights are those before that update and ``converged_`` is False.
 
         Examples
         --------
@@ -123,6 +185,9 @@ class Perceptron:
                 f"y has shape {shape_text(targets.shape)}, but X has {x.shape[0]} rows; "
                 f"y needs shape ({x.shape[0]},)"
             )
+        if x.shape[0] == 0:
+            # An empty epoch has no mistakes, so it would "converge" having learnt nothing.
+            raise ValueError("X has no rows; the perceptron rule needs at least one sample")
         if not np.all((targets == 0) | (targets == 1)):
             raise ValueError("y must hold only 0 and 1")
         self.converged_ = False
@@ -132,14 +197,14 @@ class Perceptron:
                 error = float(target - self._fires(sample))
                 if error != 0.0:
                     mistakes += 1
-                    self.weights_ += self.lr * error * sample
-                    self.bias_ += self.lr * error
+                    self._update(sample, error, epoch)
             self.epochs_ = epoch
             if mistakes == 0:
                 self.converged_ = True
                 break
         return self
 
+    @_locked
     def predict(self, X: Any) -> np.ndarray:
         """The neuron's output for each sample: ``step(X @ weights_ + bias_)``.
 

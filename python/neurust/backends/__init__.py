@@ -46,6 +46,12 @@ class Backend(Protocol):
     vector or matrix ``inputs`` and a vector ``weights``; ``linear(x, weights,
     bias)`` is ``x @ weights + bias``; the activations work elementwise on any
     shape.
+
+    A backend's kernels take arguments of one dtype, as ``from_numpy`` made
+    them: float32 mixed with float64 is not promoted as numpy would (torch
+    raises), so callers convert first, as ``TwoLayerNet`` does to its dtype
+    and ``neurust.weighted_sum`` and the other public functions do by numpy's
+    rule. JAX on the CPU flushes subnormal results to zero; the others keep them.
     """
 
     name: str

@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
+from neurust._convert import as_array
+
 
 class BaseBackend:
     """An eager backend on the CPU that computes float32 and float64 natively."""
@@ -23,6 +27,18 @@ class BaseBackend:
     def unavailable_reason(cls) -> str | None:
         """Why this backend cannot run here, or None when it can."""
         return None
+
+    def from_numpy(self, a: np.ndarray) -> Any:
+        """Convert a numpy array to this backend's native array, on its device.
+
+        Raises TypeError for a masked array (no backend honours the mask) and
+        for anything numpy cannot make an array of.
+        """
+        return self._from_array(as_array(a, "a"))
+
+    def _from_array(self, a: np.ndarray) -> Any:
+        """The backend's own conversion of a plain ndarray."""
+        raise NotImplementedError
 
     def synchronize(self, *results: Any) -> None:
         """Nothing to wait for: an eager CPU backend finishes each call before returning."""

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from neurust._validation import positive_int
 from neurust.backends._partial import attach
 
 Params = dict[str, Any]
@@ -70,6 +71,18 @@ def is_full_batch(rows: int, batch_size: int | None) -> bool:
     return batch_bounds(rows, batch_size, 0) == (0, rows)
 
 
+def check_counts(steps: Any, batch_size: Any, callback_every: Any) -> None:
+    """Raise TypeError or ValueError, naming the argument, unless each count is an int >= 1.
+
+    Every backend's ``mlp_fit`` checks them, so a float or a ``timedelta64``
+    never reaches a loop or the compiled call.
+    """
+    positive_int(steps, "steps")
+    for value, name in ((batch_size, "batch_size"), (callback_every, "callback_every")):
+        if value is not None:
+            positive_int(value, name)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FitOptions:
     """The keyword arguments of :meth:`LoopFit.mlp_fit` (which states the defaults) as one value."""
@@ -81,6 +94,9 @@ class FitOptions:
     batch_size: int | None
     callback: Progress | None
     callback_every: int | None
+
+    def __post_init__(self) -> None:
+        check_counts(self.steps, self.batch_size, self.callback_every)
 
     @property
     def every(self) -> int:

@@ -86,7 +86,15 @@ class JaxBackend(ArrayMlp, BaseBackend):
         self._train_steps: dict[tuple[str, str], Any] = {}
         self._scan_fits: dict[tuple[str, str], Any] = {}
 
-    def from_numpy(self, a: np.ndarray) -> jax.Array:
+    def __getstate__(self) -> dict[str, Any]:
+        # The compiled functions are closures, which cannot be pickled: a
+        # restored backend compiles them again on first use.
+        return {"device": self.device}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def _from_array(self, a: np.ndarray) -> jax.Array:
         return jax.device_put(np.asarray(a))
 
     def to_numpy(self, x: jax.Array) -> np.ndarray:

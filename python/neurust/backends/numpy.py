@@ -14,7 +14,7 @@ class NumpyBackend(ArrayMlp, BaseBackend):
     name = "numpy"
     color = "#1f77b4"
 
-    def from_numpy(self, a: np.ndarray) -> np.ndarray:
+    def _from_array(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(a, order="C")  # ascontiguousarray would make 0-d arrays 1-d
 
     def to_numpy(self, x: np.ndarray) -> np.ndarray:

@@ -75,7 +75,7 @@ class PythonBackend(ListMlp, BaseBackend):
     interpreted = True
     unsupported = MappingProxyType({ReluInto: _NO_OUT, CopyInto: _NO_OUT})
 
-    def from_numpy(self, a: np.ndarray) -> Nested:
+    def _from_array(self, a: np.ndarray) -> Nested:
         return np.asarray(a, dtype=np.float64).tolist()
 
     def to_numpy(self, x: Nested) -> np.ndarray:

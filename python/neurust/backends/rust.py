@@ -10,7 +10,7 @@ import numpy as np
 from neurust import _core
 from neurust.backends import CopyInto
 from neurust.backends._base import BaseBackend
-from neurust.backends._mlp import Params, Progress
+from neurust.backends._mlp import Params, Progress, check_counts
 
 
 class RustBackend(BaseBackend):
@@ -35,7 +35,7 @@ class RustBackend(BaseBackend):
     def relu_into(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         return _core.relu(x, out=out)
 
-    def from_numpy(self, a: np.ndarray) -> np.ndarray:
+    def _from_array(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(a, order="C")  # ascontiguousarray would make 0-d arrays 1-d
 
     def to_numpy(self, x: np.ndarray) -> np.ndarray:
@@ -90,6 +90,7 @@ class RustBackend(BaseBackend):
         A fit stopped mid-loop raises with the partial result attached by the
         binding (see :mod:`neurust.backends._partial`).
         """
+        check_counts(steps, batch_size, callback_every)
         history = _core.mlp_fit(
             x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
             activation=activation, steps=steps, lr=lr, reduction=reduction,

@@ -15,7 +15,7 @@ class TorchBackend(ArrayMlp, BaseBackend):
     name = "torch"
     color = "#ff7f0e"
 
-    def from_numpy(self, a: np.ndarray) -> torch.Tensor:
+    def _from_array(self, a: np.ndarray) -> torch.Tensor:
         # torch.tensor copies, so the tensor never shares (possibly read-only) numpy memory.
         return torch.tensor(np.asarray(a), device=self.device)
 
