@@ -87,10 +87,12 @@ def thread_limit(threads: int) -> Iterator[list[str]]:
 # workers spin for 2**28 cycles (about 0.1 s) after each call by default, and on
 # this 2-core machine they kept about 40 ms of CPU time after one numpy product.
 IDLE_TIMEOUT_S = 1.0
-# A window in which the other threads of this process ran for less than this share
-# of its length counts as idle.
+# The other threads count as idle after this many windows in a row in which they
+# ran for less than a tenth of the window: one window alone could fall in a
+# time slice in which a spinning thread happened to be descheduled.
 _IDLE_SHARE = 0.1
-_IDLE_WINDOW_S = 0.002
+_IDLE_WINDOW_S = 0.005
+_IDLE_WINDOWS = 2
 
 
 def _thread_cpu_clock(tid: int) -> int:
@@ -134,13 +136,14 @@ def wait_until_idle(timeout_s: float = IDLE_TIMEOUT_S) -> bool:
     if before is None:
         time.sleep(0.1 * timeout_s)
         return True
-    start = time.perf_counter()
+    start, quiet = time.perf_counter(), 0
     while True:
         time.sleep(_IDLE_WINDOW_S)
         used, now = _other_threads_cpu_ns(me), time.perf_counter()
         if used is None:
             return True
-        if used - before <= _IDLE_SHARE * (now - start) * 1e9:
+        quiet = quiet + 1 if used - before <= _IDLE_SHARE * (now - start) * 1e9 else 0
+        if quiet >= _IDLE_WINDOWS:
             return True
         if now >= deadline:
             return False
