@@ -148,7 +148,7 @@ def test_timing_median_and_interquartile_range() -> None:
     assert (timing.q1_ns, timing.q3_ns, timing.iqr_ns) == (2.0, 4.0, 2.0)
 
 
-def test_interleaved_samples_alternate_between_timers() -> None:
+def test_interleaved_rounds_start_one_timer_later_each_time() -> None:
     clock = FakeClock()
     order: list[str] = []
 
@@ -159,9 +159,29 @@ def test_interleaved_samples_alternate_between_timers() -> None:
 
         return compare.Timer(call, clock=clock)
 
-    timings = compare.measure_interleaved({"a": timed("a"), "b": timed("b")}, repeat=3)
-    assert order == ["a", "b"] * 3
-    assert timings["a"].samples_ns == (10.0, 10.0, 10.0)
+    timers = {"a": timed("a"), "b": timed("b"), "c": timed("c")}
+    timings = compare.measure_interleaved(timers, repeat=4)
+    # No timer always runs right after the same other one.
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+    assert timings["a"].samples_ns == (10.0,) * 4
+    assert list(timings) == ["a", "b", "c"]
+
+
+def test_interleaved_samples_wait_for_idle_pools_before_each_sample() -> None:
+    clock = FakeClock()
+    events: list[str] = []
+
+    def timed(name: str) -> compare.Timer:
+        def call() -> None:
+            events.append(name)
+            clock.now += 10
+
+        return compare.Timer(call, clock=clock)
+
+    compare.measure_interleaved(
+        {"a": timed("a"), "b": timed("b")}, repeat=2, settle=lambda: events.append("settle")
+    )
+    assert events == ["settle", "a", "settle", "b", "settle", "b", "settle", "a"]
 
 
 def test_a_timer_that_raises_is_dropped_and_the_others_go_on() -> None:

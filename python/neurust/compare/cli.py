@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from neurust._progress import ProgressBar, progress_bar
@@ -15,10 +17,11 @@ from neurust.compare.plot import write_plot
 from neurust.compare.report import Settings, write_json
 from neurust.compare.sweep import run_comparison
 from neurust.compare.table import print_table
-from neurust.compare.threads import available_cores
+from neurust.compare.threads import available_cores, oversubscribed
 from neurust.compare.timing import (
     DEFAULT_MIN_SAMPLE_S,
     DEFAULT_REPEAT,
+    MAX_MIN_SAMPLE_S,
     QUICK_MIN_SAMPLE_S,
     QUICK_REPEAT,
 )
@@ -104,10 +107,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         type=float,
         help=f"shortest sample; short calls are repeated in batches to reach it (default "
-        f"{DEFAULT_MIN_SAMPLE_S}, {QUICK_MIN_SAMPLE_S} with --quick)",
+        f"{DEFAULT_MIN_SAMPLE_S}, {QUICK_MIN_SAMPLE_S} with --quick; at most {MAX_MIN_SAMPLE_S:g})",
+    )
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run each backend in a worker process of its own, one after another, so that no "
+        "other library's threads share the process (default: one process, interleaved rounds)",
     )
     parser.add_argument("--json", metavar="FILE", help="write every measurement as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", help="write a log-log plot per workload")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="write a log-log plot per workload (PNG when the name has no extension)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -151,8 +164,13 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     min_time = args.min_time
     if min_time is None:
         min_time = QUICK_MIN_SAMPLE_S if args.quick else DEFAULT_MIN_SAMPLE_S
-    if not min_time > 0:
-        parser.error(f"--min-time: {min_time} is not a positive number of seconds")
+    if not 0 < min_time <= MAX_MIN_SAMPLE_S:  # also refuses nan
+        parser.error(
+            f"--min-time: {min_time} is not a positive number of seconds up to {MAX_MIN_SAMPLE_S:g}"
+        )
+    crowded = oversubscribed(threads)
+    if crowded is not None:
+        print(f"neurust compare: warning: {crowded}", file=sys.stderr)
     return Settings(
         backends=backends,
         workloads=workloads,
@@ -162,6 +180,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         repeat=repeat,
         min_sample_s=min_time,
         quick=args.quick,
+        isolate=args.isolate,
     )
 
 
@@ -180,36 +199,86 @@ def _sizes_from_args(
                 )
             if name not in workloads:
                 parser.error(f"--sizes: workload {name!r} is not among --workloads")
-            values = tuple(_split(text))
+            values = _split(text)
             if not values:
                 parser.error(f"--sizes {spec!r}: no sizes given")
-            for value in values:
-                try:
-                    WORKLOADS[name].parse_size(value)
-                except ValueError as error:
-                    parser.error(
-                        f"--sizes: {error} for {name}; expected {WORKLOADS[name].size_help}"
-                    )
-            sizes[name] = values
+            try:
+                read = WORKLOADS[name].read_sizes(values)
+            except ValueError as error:
+                parser.error(f"--sizes: {error} for {name}; expected {WORKLOADS[name].size_help}")
+            sizes[name] = tuple(size.label for size in read)
     return sizes
+
+
+def _output_path(
+    parser: argparse.ArgumentParser, option: str, text: str | None, formats: Sequence[str] = ()
+) -> Path | None:
+    """The file ``option`` will write, checked before any measuring; a bad one exits with 2.
+
+    With ``formats`` (a plot), a name without an extension gets ``.png``, as
+    matplotlib would, and another extension must be one of ``formats``.
+    """
+    if text is None:
+        return None
+    path = Path(text)
+    if formats:
+        extension = path.suffix[1:].lower()
+        if not extension:
+            path = path.with_name(path.name + ".png")
+        elif extension not in formats:
+            parser.error(
+                f"{option}: {text!r} has the unsupported extension {path.suffix!r}; "
+                f"supported: {', '.join(formats)}"
+            )
+    folder = path.parent
+    if path.is_dir():
+        parser.error(f"{option}: {str(path)!r} is a folder; give a file name")
+    if not folder.is_dir():
+        parser.error(f"{option}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        parser.error(f"{option}: {str(path)!r} cannot be written (permission denied)")
+    return path
+
+
+def _plot_formats(parser: argparse.ArgumentParser) -> list[str]:
+    """The image formats matplotlib can write; exits with 2 when it is not installed."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        parser.error("--plot needs matplotlib: pip install 'neurust[compare]'")
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+def _write(what: str, path: Path, write: Callable[[], None]) -> bool:
+    """Write an output file; False, with one line on standard error, when that fails."""
+    try:
+        write()
+    except (OSError, ValueError) as error:
+        print(f"neurust compare: could not write {what} {str(path)!r}: {error}", file=sys.stderr)
+        return False
+    print(f"wrote {path}")
+    return True
 
 
 def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run ``neurust compare`` with parsed options: the sweep, the table, JSON and plot.
 
+    The output files are checked before any measuring; the table is printed
+    before they are written, so a write that still fails loses nothing shown.
+
     Returns
     -------
     int
-        0 when every backend that ran agreed with numpy, 1 when one failed or
-        disagreed (the table shows which), 130 when interrupted (Ctrl-C). Bad
-        options exit with status 2.
+        0 when every backend that ran agreed with numpy; 1 when one failed or
+        disagreed (the table shows which), when nothing could run at all, or
+        when an output file could not be written; 130 when interrupted
+        (Ctrl-C). Bad options exit with status 2.
     """
     settings = settings_from_args(args, parser)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401 - only checking that --plot can work
-        except ImportError:
-            parser.error("--plot needs matplotlib: pip install 'neurust[compare]'")
+    json_path = _output_path(parser, "--json", args.json)
+    plot_path = None
+    if args.plot is not None:
+        plot_path = _output_path(parser, "--plot", args.plot, _plot_formats(parser))
     progress = None if args.no_progress else _Progress()
     try:
         with progress if progress is not None else contextlib.nullcontext():
@@ -219,13 +288,19 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         return 130
     report.command = ["neurust", "compare", *getattr(args, "argv", [])]
     print_table(report)
-    if args.json:
-        write_json(report, args.json)
-        print(f"wrote {args.json}")
-    if args.plot:
-        write_plot(report, args.plot)
-        print(f"wrote {args.plot}")
-    return 1 if report.problems else 0
+    written = True
+    if json_path is not None:
+        written &= _write("--json", json_path, lambda: write_json(report, json_path))
+    if plot_path is not None:
+        written &= _write("--plot", plot_path, lambda: write_plot(report, plot_path))
+    if not any(m.timing is not None for m in report.measurements):
+        print(
+            "neurust compare: nothing could run: every backend was unavailable, skipped or "
+            "failed (the reasons are above)",
+            file=sys.stderr,
+        )
+        return 1
+    return 1 if report.problems or not written else 0
 
 
 def workloads_help() -> str:
@@ -237,8 +312,9 @@ def workloads_help() -> str:
         lines.append(f"      {', '.join(w.sizes)}; --quick: {quick}")
         lines.append(f"      size: {w.size_help}")
     lines.append(
-        "\nexit status: 0, or 1 when a backend failed or disagreed with numpy (the table shows "
-        "which), or 2 for a bad option."
+        "\nexit status: 0; 1 when a backend failed or disagreed with numpy (the table shows "
+        "which), when nothing could run, or when --json or --plot could not be written; 2 for "
+        "a bad option; 130 when interrupted."
     )
     return "\n".join(lines)
 

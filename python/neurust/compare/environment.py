@@ -53,6 +53,17 @@ def _cpuinfo() -> dict[str, str]:
     return fields
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations now (Linux's MemAvailable); None if unknown."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
 def machine_info() -> dict[str, Any]:
     """Describe the machine: CPU model, cores, SIMD features, memory, GPUs.
 

@@ -44,6 +44,8 @@ class Settings:
         Whether the quick sweep (``--quick``) was asked for.
     seed : int
         Seeds the inputs, which are the same for every backend.
+    isolate : bool
+        Run each backend in a worker process of its own (``--isolate``).
     """
 
     backends: tuple[str, ...] = KNOWN_BACKENDS
@@ -56,6 +58,7 @@ class Settings:
     min_sample_s: float = DEFAULT_MIN_SAMPLE_S
     quick: bool = False
     seed: int = 0
+    isolate: bool = False
 
     def sizes_of(self, workload: Workload) -> tuple[str, ...]:
         """The sizes to run ``workload`` at."""
@@ -173,6 +176,7 @@ class Report:
                 "min_sample_s": settings.min_sample_s,
                 "quick": settings.quick,
                 "seed": settings.seed,
+                "isolate": settings.isolate,
                 "tolerance": {dtype: TOLERANCE[dtype] for dtype in settings.dtypes},
             },
             "machine": self.machine,

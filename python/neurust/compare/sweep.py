@@ -9,18 +9,26 @@ For each point it
 3. calibrates how many calls make one sample, timeit-style, so that a call of
    a fraction of a microsecond is timed in batches and reported per call;
 4. takes ``repeat`` samples, interleaving the backends so that drift on a
-   noisy machine hits them all alike, and keeps the median and the
-   interquartile range.
+   noisy machine hits them all alike (each round starting one backend later),
+   and keeps the median and the interquartile range.
+
+Before each backend's calibration and each sample it waits until the thread
+pools of whatever ran before are idle (:func:`.threads.wait_until_idle`):
+numpy's OpenBLAS keeps its threads spinning for about 0.1 s after a call, and
+the next backend would otherwise share a core with them. With
+``Settings.isolate`` each backend runs in a worker process of its own
+(:mod:`.worker`) and no other library's threads exist beside it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -34,10 +42,17 @@ from neurust.backends import (
     missing_capability,
 )
 from neurust.compare.check import DTYPES, TOLERANCE, max_error
-from neurust.compare.environment import machine_info, software_info
+from neurust.compare.environment import available_memory, machine_info, software_info
 from neurust.compare.report import Measurement, Report, Settings
-from neurust.compare.threads import available_cores, configure_jax_threads, thread_limit
+from neurust.compare.threads import (
+    available_cores,
+    configure_jax_threads,
+    oversubscribed,
+    thread_limit,
+    wait_until_idle,
+)
 from neurust.compare.timing import Clock, Sync, Timer, measure_interleaved
+from neurust.compare.worker import run_worker
 from neurust.compare.workloads import WORKLOADS, Inputs, Size, Workload
 
 
@@ -115,6 +130,17 @@ def skip_reason(
     return None
 
 
+class _Settle:
+    """Waits for idle pools before a sample, counting the waits that timed out."""
+
+    def __init__(self) -> None:
+        self.timeouts = 0
+
+    def __call__(self) -> None:
+        if not wait_until_idle():
+            self.timeouts += 1
+
+
 @dataclass(frozen=True)
 class _Sweep:
     """What every point of one sweep shares."""
@@ -125,6 +151,7 @@ class _Sweep:
     jax_threads: int
     clock: Clock
     progress: ProgressHook | None
+    settle: _Settle = field(default_factory=_Settle)
 
     def start(self, points: list[tuple[Workload, list[Size]]]) -> None:
         """Tell the progress hook how many steps the sweep over ``points`` takes."""
@@ -172,12 +199,38 @@ class _Point:
         )
 
 
+def _memory_reason(point: _Point, backends: int) -> str | None:
+    """Why the point cannot fit in the memory available now, or None when it can (or is unknown)."""
+    available = available_memory()
+    if available is None:
+        return None
+    itemsize = np.dtype(point.dtype).itemsize
+    needed = point.workload.memory_needed(point.size, itemsize, backends)
+    if needed <= available:
+        return None
+    return (
+        f"{point.workload.name} {point.size.label} needs about {needed / 2**30:,.1f} GiB; "
+        f"{available / 2**30:,.1f} GiB of memory is available"
+    )
+
+
+def _skip_all(sweep: _Sweep, point: _Point, reason: str) -> list[Measurement]:
+    sweep.advance(f"{point.label}: skipped", len(sweep.backends) * (1 + sweep.settings.repeat))
+    return [point.measurement(name, "skipped", reason) for name in sweep.backends]
+
+
 def _measure_point(sweep: _Sweep, point: _Point) -> list[Measurement]:
     """Check and time every backend at one point of the sweep (interleaved samples)."""
+    reason = _memory_reason(point, len(sweep.backends))
+    if reason is not None:
+        return _skip_all(sweep, point, reason)
     seed = _input_seed(sweep.settings.seed, point.workload.name, point.size.label, point.dtype)
-    inputs = point.workload.make_inputs(
-        point.size, np.dtype(point.dtype), np.random.default_rng(seed)
-    )
+    try:
+        inputs = point.workload.make_inputs(
+            point.size, np.dtype(point.dtype), np.random.default_rng(seed)
+        )
+    except MemoryError:
+        return _skip_all(sweep, point, f"out of memory making the inputs of {point.label}")
     results, timers, firsts = _warm_up(sweep, point, inputs)
     _check_against_numpy(sweep, point, inputs, results, firsts)
     del firsts  # large results need not stay in memory while the others are timed
@@ -215,6 +268,7 @@ def _warm_up(
                 min_sample_ns=settings.min_sample_s * 1e9,
             )
             firsts[name] = case.result(timer.warm_up(settings.warmup))
+            sweep.settle()
             timer.calibrate()
         except Exception as error:
             results[name] = point.measurement(name, "error", _describe(error))
@@ -270,6 +324,7 @@ def _time(
         sweep.settings.repeat,
         on_sample=lambda name: sweep.advance(f"{point.label}: {name}", 1),
         on_error=failed,
+        settle=sweep.settle,
     )
     itemsize = np.dtype(point.dtype).itemsize
     for name, timing in timings.items():
@@ -332,12 +387,17 @@ def run_comparison(
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     begin = time.perf_counter()
     points = _points(settings)
+    if settings.isolate:
+        return _run_isolated(settings, points, progress, started, begin)
     jax_threads = (
         configure_jax_threads(settings.threads) if "jax" in settings.backends else available_cores()
     )
     backends, unavailable = load_backends(settings.backends)
     reference_backend = backends.get("numpy") or get_backend("numpy")
     notes: list[str] = []
+    crowded = oversubscribed(settings.threads)
+    if crowded is not None:
+        notes.append(crowded)
     fixed = [backend for backend in backends.values() if backend.threads_fixed_at_start]
     if fixed and any(threads != jax_threads for threads in settings.threads):
         notes.append(
@@ -347,6 +407,11 @@ def run_comparison(
     sweep = _Sweep(settings, backends, reference_backend, jax_threads, clock, progress)
     sweep.start(points)
     measurements = _run_points(sweep, points, notes)
+    if sweep.settle.timeouts:
+        notes.append(
+            f"{sweep.settle.timeouts} sample(s) started while another thread pool was still "
+            "busy after a second's wait (a pool set to spin, such as OMP_WAIT_POLICY=active?)"
+        )
     software = software_info()
     profile = software["neurust"].get("profile")
     if profile not in (None, "release"):
@@ -367,6 +432,66 @@ def run_comparison(
     )
 
 
+def _run_isolated(
+    settings: Settings,
+    points: list[tuple[Workload, list[Size]]],
+    progress: ProgressHook | None,
+    started: str,
+    begin: float,
+) -> Report:
+    """Each backend's sweep in a worker process of its own, merged and ranked here."""
+    sizes = sum(len(sizes) for _, sizes in points)
+    per_backend = len(settings.dtypes) * len(settings.threads) * sizes * (1 + settings.repeat)
+    if progress is not None:
+        progress.start(per_backend * len(settings.backends))
+    reports: dict[str, Report | str] = {}
+    for name in settings.backends:
+        if progress is not None:
+            progress.advance(f"{name}, in a process of its own", 0)
+        reports[name] = run_worker(dataclasses.replace(settings, backends=(name,), isolate=False))
+        if progress is not None:
+            progress.advance(f"{name} done", per_backend)
+    unavailable: dict[str, str] = {}
+    notes: list[str] = []
+    found: dict[tuple[str, str, str, int, str], Measurement] = {}
+    colors: dict[str, str] = {}
+    for report in reports.values():
+        if isinstance(report, Report):
+            unavailable.update(report.unavailable)
+            notes += [note for note in report.notes if note not in notes]
+            colors.update(report.colors)
+            for m in report.measurements:
+                found[(m.workload, m.size, m.dtype, m.threads, m.backend)] = m
+    measurements: list[Measurement] = []
+    for dtype in settings.dtypes:
+        for threads in settings.threads:
+            for workload, sizes_ in points:
+                for size in sizes_:
+                    point = _Point(workload, size, dtype, threads)
+                    results: dict[str, Measurement] = {}
+                    for name, report in reports.items():
+                        if isinstance(report, str):
+                            results[name] = point.measurement(name, "error", report)
+                            continue
+                        m = found.get((workload.name, size.label, dtype, threads, name))
+                        if m is not None:
+                            m.winner, m.speedup_vs_numpy = False, None  # ranked here, among all
+                            results[name] = m
+                    _rank(results)
+                    measurements += results.values()
+    return Report(
+        settings=settings,
+        measurements=measurements,
+        unavailable=unavailable,
+        notes=notes,
+        machine=machine_info(),
+        software=software_info(),
+        started=started,
+        duration_s=time.perf_counter() - begin,
+        colors=colors,
+    )
+
+
 def _points(settings: Settings) -> list[tuple[Workload, list[Size]]]:
     """Each workload with its sizes, read; ValueError for an unknown name or a bad size."""
     for name in settings.backends:
@@ -381,10 +506,7 @@ def _points(settings: Settings) -> list[tuple[Workload, list[Size]]]:
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; valid choices: {', '.join(DTYPES)}")
     workloads = [WORKLOADS[name] for name in settings.workloads]
-    return [
-        (workload, [workload.parse_size(text) for text in settings.sizes_of(workload)])
-        for workload in workloads
-    ]
+    return [(workload, workload.read_sizes(settings.sizes_of(workload))) for workload in workloads]
 
 
 def _run_points(

@@ -231,4 +231,7 @@ def _print_trailer(report: Report, say: Callable[[str], None]) -> None:
         say(f"note: {note}")
     for m in report.problems:
         say(f"{m.status}: {m.backend} on {m.workload} {m.size} {m.dtype}: {m.reason}")
-    say(f"{len(report.measurements)} measurements in {report.duration_s:.1f} s")
+    timed = sum(m.timing is not None for m in report.measurements)
+    untimed = len(report.measurements) - timed
+    rest = f" ({untimed} cell{'s' if untimed != 1 else ''} skipped or failed)" if untimed else ""
+    say(f"{timed} measurements{rest} in {report.duration_s:.1f} s")

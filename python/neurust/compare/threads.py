@@ -6,6 +6,8 @@ import contextlib
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 
 import neurust
@@ -79,3 +81,82 @@ def thread_limit(threads: int) -> Iterator[list[str]]:
         else:
             stack.enter_context(threadpool_limits(limits=threads))
         yield notes
+
+
+# How long a pool may take to go idle before a sample starts anyway. OpenBLAS's
+# workers spin for 2**28 cycles (about 0.1 s) after each call by default, and on
+# this 2-core machine they kept about 40 ms of CPU time after one numpy product.
+IDLE_TIMEOUT_S = 1.0
+# The other threads count as idle after this many windows in a row in which they
+# ran for less than a tenth of the window: one window alone could fall in a
+# time slice in which a spinning thread happened to be descheduled.
+_IDLE_SHARE = 0.1
+_IDLE_WINDOW_S = 0.005
+_IDLE_WINDOWS = 2
+
+
+def _thread_cpu_clock(tid: int) -> int:
+    """Linux's CPU-time clock of thread ``tid`` (the kernel's MAKE_THREAD_CPUCLOCK)."""
+    return ((~tid) << 3) | 6
+
+
+def _other_threads_cpu_ns(me: int) -> int | None:
+    """CPU time used so far by this process's threads other than ``me``; None if unknown."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    total = 0
+    for text in tids:
+        tid = int(text)
+        if tid != me:
+            # A thread may end between the listing and the read.
+            with contextlib.suppress(OSError):
+                total += time.clock_gettime_ns(_thread_cpu_clock(tid))
+    return total
+
+
+def wait_until_idle(timeout_s: float = IDLE_TIMEOUT_S) -> bool:
+    """Wait until this process's other threads stop using the CPU (spinning BLAS/OpenMP pools).
+
+    After a call, numpy's OpenBLAS and torch's OpenMP threads keep spinning on
+    the cores for a while, waiting for more work; whatever runs next then
+    shares a core with them. Waiting for them to go idle before a sample keeps
+    one backend's pools out of another's time. Where per-thread CPU clocks are
+    not available (outside Linux), it waits ``0.1 * timeout_s`` instead.
+
+    Returns
+    -------
+    bool
+        True when the other threads went idle, False when ``timeout_s`` passed first.
+    """
+    me = threading.get_native_id()
+    deadline = time.perf_counter() + timeout_s
+    before = _other_threads_cpu_ns(me)
+    if before is None:
+        time.sleep(0.1 * timeout_s)
+        return True
+    start, quiet = time.perf_counter(), 0
+    while True:
+        time.sleep(_IDLE_WINDOW_S)
+        used, now = _other_threads_cpu_ns(me), time.perf_counter()
+        if used is None:
+            return True
+        quiet = quiet + 1 if used - before <= _IDLE_SHARE * (now - start) * 1e9 else 0
+        if quiet >= _IDLE_WINDOWS:
+            return True
+        if now >= deadline:
+            return False
+        before, start = used, now
+
+
+def oversubscribed(threads: Sequence[int]) -> str | None:
+    """A warning when a thread count exceeds the usable cores, else None."""
+    cores = available_cores()
+    over = max(threads, default=0)
+    if over <= cores:
+        return None
+    return (
+        f"{over} threads on {cores} usable core{'s' if cores != 1 else ''}: the threads "
+        "share cores (oversubscribed), so timings at that count measure contention"
+    )

@@ -17,6 +17,8 @@ Sync = Callable[[Any], None]
 
 DEFAULT_MIN_SAMPLE_S = 0.05
 QUICK_MIN_SAMPLE_S = 0.01
+# A longer sample buys nothing a longer --repeat does not, and keeps a run finite.
+MAX_MIN_SAMPLE_S = 10.0
 DEFAULT_REPEAT = 5
 QUICK_REPEAT = 3
 
@@ -236,11 +238,14 @@ def measure_interleaved(
     repeat: int,
     on_sample: Callable[[str], None] | None = None,
     on_error: Callable[[str, Exception], None] | None = None,
+    settle: Callable[[], object] | None = None,
 ) -> dict[str, Timing]:
     """Take ``repeat`` samples of each (warmed-up, calibrated) timer, in rounds.
 
     Each round samples every timer once, so a slow period on a shared machine
-    lands on all of them instead of on whichever ran then.
+    lands on all of them instead of on whichever ran then; and each round
+    starts one timer later than the previous one, so no timer always follows
+    the same other one.
 
     Parameters
     ----------
@@ -254,6 +259,10 @@ def measure_interleaved(
         Called with the name and the exception when a timed call raises; that
         timer takes no more samples and is left out of the result. Without
         it, the exception propagates.
+    settle : callable, optional
+        Called before each sample, outside the timed region: waits until the
+        previous sample's thread pools are idle
+        (:func:`~neurust.compare.threads.wait_until_idle`).
 
     Returns
     -------
@@ -262,8 +271,15 @@ def measure_interleaved(
     """
     samples: dict[str, list[float]] = {name: [] for name in timers}
     running = dict(timers)
-    for _ in range(repeat):
-        for name, timer in list(running.items()):
+    names = list(timers)
+    for round_ in range(repeat):
+        shift = round_ % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            timer = running.get(name)
+            if timer is None:
+                continue
+            if settle is not None:
+                settle()
             try:
                 samples[name].append(timer.sample())
             except Exception as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +119,9 @@ class Workload:
         Multiplies :data:`TOLERANCE` (long training runs accumulate rounding).
     in_quick : bool
         Whether ``--quick`` runs this workload when ``--workloads`` is not given.
+    memory : callable or None
+        ``(Size, itemsize) -> float``: bytes of the inputs, intermediates and
+        result of one call on one backend; None when :attr:`bytes_moved` is that.
     """
 
     name: str
@@ -139,6 +142,29 @@ class Workload:
     check: str = "norm"
     tolerance_scale: float = 1.0
     in_quick: bool = True
+    memory: Callable[[Size, int], float] | None = None
+
+    def read_sizes(self, texts: Iterable[str]) -> list[Size]:
+        """Each size in ``texts``, read; one size written several ways (1k, 1K, 1024) once.
+
+        Raises
+        ------
+        ValueError
+            If a text is not a size of this workload.
+        """
+        sizes: dict[tuple[tuple[int, ...], int], Size] = {}
+        for text in texts:
+            size = self.parse_size(text)
+            sizes.setdefault((size.dims, size.steps), size)
+        return list(sizes.values())
+
+    def memory_needed(self, size: Size, itemsize: int, backends: int) -> float:
+        """Bytes a point of the sweep holds at once: numpy's inputs, and a copy per backend."""
+        per_copy = self.memory if self.memory is not None else self.bytes_moved
+        if per_copy is None:
+            return 0.0
+        # The inputs are drawn in float64 before the cast to the dtype.
+        return per_copy(size, itemsize) * (1 + backends) + per_copy(size, 8)
 
     def throughput_of(self, size: Size, itemsize: int, seconds: float) -> float | None:
         """GFLOP/s or GB/s (as :attr:`throughput` says) of one call taking ``seconds``."""

@@ -51,7 +51,7 @@ LINEAR = Workload(
     summary="a dense layer x @ W + b (GEMM)",
     size_help="N (an N×N·N×N product) or MxKxN, e.g. 512 or 128x1000x100",
     x_label="m·k·n (multiply-adds)",
-    sizes=("4", "32", "256", "1k", "4k"),
+    sizes=("4", "32", "64", "256", "512", "1k", "4k"),
     quick_sizes=("64", "512"),
     parse_size=_linear_size,
     make_inputs=_linear_inputs,
@@ -133,6 +133,13 @@ def learning_rate(size: Size) -> float:
     return min(1e-3, 1e-7 * (128 * 1000 * 100) / (batch * inputs * hidden))
 
 
+def _net_memory(size: Size, itemsize: int) -> float:
+    """Data, targets, two copies of the parameters (weights and gradients), activations."""
+    batch, inputs, hidden, outputs = size.dims
+    parameters = inputs * hidden + hidden * outputs
+    return float(itemsize * (batch * (inputs + 2 * outputs) + 2 * parameters + 3 * batch * hidden))
+
+
 def _net_inputs(size: Size, dtype: np.dtype, rng: np.random.Generator) -> Inputs:
     batch, inputs, hidden, outputs = size.dims
     # Standard-normal data, targets and weights, no biases: the seed's set-up.
@@ -206,6 +213,7 @@ TRAIN_STEP = Workload(
     bytes_moved=_net_bytes,
     throughput="GFLOP/s",
     python_limit=2e6,
+    memory=_net_memory,
 )
 FIT = Workload(
     name="fit",
@@ -227,6 +235,7 @@ FIT = Workload(
     bytes_moved=_net_bytes,
     throughput="GFLOP/s",
     python_limit=2e6,
+    memory=_net_memory,
     # The loss curve, step by step: relative to each loss, since it falls
     # by orders of magnitude (down to the dtype's rounding floor), and
     # thousands of steps compound the rounding.
