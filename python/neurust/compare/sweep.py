@@ -473,10 +473,11 @@ def _run_isolated(
                         if isinstance(report, str):
                             results[name] = point.measurement(name, "error", report)
                             continue
-                        m = found.get((workload.name, size.label, dtype, threads, name))
-                        if m is not None:
-                            m.winner, m.speedup_vs_numpy = False, None  # ranked here, among all
-                            results[name] = m
+                        key = (workload.name, size.label, dtype, threads, name)
+                        if (isolated := found.get(key)) is not None:
+                            # ranked here, among all backends
+                            isolated.winner, isolated.speedup_vs_numpy = False, None
+                            results[name] = isolated
                     _rank(results)
                     measurements += results.values()
     return Report(
