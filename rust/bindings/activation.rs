@@ -30,11 +30,21 @@ fn unary_typed<'py, T: PyFloat>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
+    match out {
+        None => unary_into(act, &x, new_array::<T>(py, x.shape())?),
+        Some(out) => {
+            out_array::<T>(out, x.shape())?.fill(x.shape(), |result| unary_into(act, &x, result))
+        }
+    }
+}
+
+fn unary_into<'py, T: PyFloat>(
+    act: Activation,
+    x: &Bound<'py, PyArrayDyn<T>>,
+    result: Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
     let len = x.len();
-    let result = match out {
-        None => new_array::<T>(py, x.shape())?,
-        Some(out) => out_array::<T>(out, x.shape())?,
-    };
     if result.data() == x.data() {
         // SAFETY: `result` is C-contiguous and aligned (new, or checked by
         // out_array), and it is the only reference made to this memory.
@@ -83,11 +93,21 @@ fn gradient_typed<'py, T: PyFloat>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
+    match out {
+        None => gradient_into(act, &x, &grad, new_array::<T>(py, x.shape())?),
+        Some(out) => out_array::<T>(out, x.shape())?
+            .fill(x.shape(), |result| gradient_into(act, &x, &grad, result)),
+    }
+}
+
+fn gradient_into<'py, T: PyFloat>(
+    act: Activation,
+    x: &Bound<'py, PyArrayDyn<T>>,
+    grad: &Bound<'py, PyArrayDyn<T>>,
+    result: Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
     let len = x.len();
-    let result = match out {
-        None => new_array::<T>(py, x.shape())?,
-        Some(out) => out_array::<T>(out, x.shape())?,
-    };
     // SAFETY: all three are C-contiguous and aligned; inputs that share
     // memory with the output are read from copies, so no slice the kernel
     // reads aliases the one it writes.
