@@ -317,6 +317,8 @@ KERNEL_ARGUMENTS = {
     "sigmoid_grad": {"x": np.ones(3), "grad": np.ones(3)},
     "linear": {"x": np.ones((2, 3)), "weights": np.ones((3, 4)), "bias": np.ones(4)},
 }
+
+
 def kernel_cases(dtype: str) -> list[Any]:
     return [
         pytest.param(kernel, name, dtype, id=f"{kernel}-{name}-{dtype}")

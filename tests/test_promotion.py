@@ -43,6 +43,7 @@ DTYPES = [
 PAIRS = list(itertools.product(DTYPES, DTYPES))
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
+
 def values(dtype: np.dtype, n: int = 4) -> np.ndarray:
     """Small values every dtype holds exactly."""
     if dtype.kind == "b":
