@@ -364,7 +364,8 @@ def _fit(
     x_native, y_native = backend.from_numpy(x), backend.from_numpy(y)
     output_dim = net.output_dim
     gradients, update = buffers.grads[: buffers.size], buffers.params
-    previous = update.clone()  # the parameters of the step before: a non-finite loss returns to them
+    # The parameters of the step before: a non-finite loss returns to them.
+    previous = update.clone()
     history = np.zeros(steps, dtype=net.dtype)
     done = 0
     every = max(1, steps // 100)

@@ -54,7 +54,7 @@ fn unary_into<'py, T: PyFloat>(
         // SAFETY: both are C-contiguous and aligned; a partial overlap is
         // resolved by reading from a copy, so the two slices never alias
         // while the kernel runs.
-        let (input, output) = unsafe { (as_slice(&x), as_slice_mut(&result)) };
+        let (input, output) = unsafe { (as_slice(x), as_slice_mut(&result)) };
         if overlaps(input, output) {
             let copy = input.to_vec();
             maybe_detached(py, len, || activate(act, &copy, output));
@@ -111,7 +111,7 @@ fn gradient_into<'py, T: PyFloat>(
     // SAFETY: all three are C-contiguous and aligned; inputs that share
     // memory with the output are read from copies, so no slice the kernel
     // reads aliases the one it writes.
-    let (x_in, grad_in, output) = unsafe { (as_slice(&x), as_slice(&grad), as_slice_mut(&result)) };
+    let (x_in, grad_in, output) = unsafe { (as_slice(x), as_slice(grad), as_slice_mut(&result)) };
     let x_copy = overlaps(x_in, output).then(|| x_in.to_vec());
     let grad_copy = overlaps(grad_in, output).then(|| grad_in.to_vec());
     let x_in = x_copy.as_deref().unwrap_or(x_in);

@@ -153,8 +153,9 @@ class LoopFit:
         """Train by gradient descent; return the new parameters and the loss before each step.
 
         Raises FloatingPointError at the first non-finite loss, keeping the
-        parameters of the step before (see :func:`non_finite_error`). Any exception (KeyboardInterrupt included) that stops
-        the fit carries the parameters of the last completed step and the
+        parameters of the step before (see :func:`non_finite_error`). Any
+        exception (KeyboardInterrupt included) that stops the fit carries the
+        parameters of the last completed step (or those kept) and the
         history so far (see :mod:`neurust.backends._partial`); the parameters
         are replaced as a whole after each step, so they are never half updated.
         """
