@@ -116,3 +116,14 @@ def test_the_compiled_fit_refuses_counts_that_are_not_ints(option: str, value: A
             X, Y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
             activation="relu", lr=1e-3, callback=lambda done, loss: None, **counts,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["w1", "b1", "w2", "b2"])
+def test_the_compiled_fit_refuses_masked_parameters(name: str) -> None:
+    params: dict[str, Any] = nr.TwoLayerNet(3, 4, 1, bias=True).parameters()
+    params[name] = np.ma.array(params[name])
+    with pytest.raises(TypeError, match=f"^{name} is a masked array"):
+        _core.mlp_fit(
+            X, Y, params["w1"], params["b1"], params["w2"], params["b2"],
+            activation="relu", steps=2, lr=1e-3,
+        )  # fmt: skip

@@ -347,12 +347,7 @@ pub fn out_array<'py, T: PyFloat>(
             out.get_type().name()?
         )));
     };
-    if !is_exact_ndarray(out) {
-        static REJECT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        REJECT
-            .import(out.py(), "neurust._convert", "reject_masked")?
-            .call1((out, "out"))?;
-    }
+    reject_masked(out, "out")?;
     let typed = out.cast::<PyArrayDyn<T>>().ok();
     if typed.is_none() && !same_kind::<T>(untyped)? {
         return Err(PyValueError::new_err(format!(
@@ -381,6 +376,19 @@ pub fn out_array<'py, T: PyFloat>(
         Some(array) => Out::Direct(array.clone()),
         None => Out::Cast(untyped.clone()),
     })
+}
+
+/// A TypeError naming `name` if `array` (an array written in place) is a
+/// masked array, by `neurust._convert.reject_masked`'s rule.
+pub fn reject_masked(array: &Bound<'_, PyAny>, name: &str) -> PyResult<()> {
+    if is_exact_ndarray(array) {
+        return Ok(());
+    }
+    static REJECT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    REJECT
+        .import(array.py(), "neurust._convert", "reject_masked")?
+        .call1((array, name))?;
+    Ok(())
 }
 
 /// Whether numpy casts a `T` result into `out`'s dtype under `same_kind`.
