@@ -185,3 +185,13 @@ def test_out_accepts_what_numpy_casts_into(kernel: str, a: np.dtype, out: np.dty
     assert result is target
     rtol = 1e-3 if out == np.float16 else 1e-6
     np.testing.assert_allclose(target.astype(np.float64), reference.astype(np.float64), rtol=rtol)
+
+
+@pytest.mark.parametrize("out", [">f8", "<f8", ">f4", "float16", "longdouble", "complex128"])
+def test_out_in_another_byte_order_or_float_type_receives_the_cast_result(out: str) -> None:
+    x = np.array([-1.5, 0.0, 2.25])
+    target = np.full(3, 7, out)
+    assert nr.relu(x, out=target) is target
+    np.testing.assert_array_equal(target, np.maximum(x, 0.0).astype(out))
+    assert nr.relu_grad(x, x, out=target) is target
+    np.testing.assert_array_equal(target, np.where(x > 0, x, 0.0).astype(out))
