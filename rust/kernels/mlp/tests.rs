@@ -342,42 +342,50 @@ fn fit_follows_the_same_path_as_gradients_then_step() {
 
 #[test]
 fn non_finite_loss_keeps_the_last_parameters_whose_loss_was_finite() {
-    let (data, mut owned) = seed_like(8, 20, 6);
-    // A learning rate this large makes the loss overflow within a few steps.
-    let steps = 200;
-    let config = FitConfig {
-        report_every: 1,
-        ..FitConfig::new(steps, 1e3)
-    };
-    let (outcome, history) = train(&data, &mut owned.view_mut(), &config, |_, _| true);
-    let err = outcome.expect_err("the loss must blow up");
-    let FitError::NonFiniteLoss {
-        step: bad, loss, ..
-    } = err;
-    assert!(!loss.is_finite());
-    assert!(bad > 0 && bad < steps);
-    assert!(history[..bad].iter().all(|l| l.is_finite()));
-    assert!(err.to_string().contains(&format!(
-        "step {bad} (lr=1000.0); the parameters are kept as they were at step {}",
-        bad - 1
-    )));
+    // These learning rates make the loss overflow at steps 7, 6, 5, 4 and 3:
+    // every residue modulo 3, so the kept parameters are found in each of
+    // the buffers fit rotates.
+    let mut residues = [false; 3];
+    for lr in [0.02, 0.05, 1.0, 5.0, 1e5] {
+        let (data, mut owned) = seed_like(8, 20, 6);
+        let steps = 200;
+        let config = FitConfig {
+            report_every: 1,
+            ..FitConfig::new(steps, lr)
+        };
+        let (outcome, history) = train(&data, &mut owned.view_mut(), &config, |_, _| true);
+        let err = outcome.expect_err("the loss must blow up");
+        let FitError::NonFiniteLoss {
+            step: bad, loss, ..
+        } = err;
+        assert!(!loss.is_finite());
+        assert!(bad > 0 && bad < steps);
+        residues[bad % 3] = true;
+        assert!(history[..bad].iter().all(|l| l.is_finite()));
+        assert!(err.to_string().contains(&format!(
+            "step {bad} (lr={}); the parameters are kept as they were at step {}",
+            PyRepr(lr),
+            bad - 1
+        )));
 
-    // The parameters kept are those after `bad - 1` steps, and their loss is
-    // the last finite one recorded.
-    let (_, mut replay) = seed_like(8, 20, 6);
-    let (outcome, _) = train(
-        &data,
-        &mut replay.view_mut(),
-        &FitConfig::new(bad - 1, 1e3),
-        |_, _| true,
-    );
-    outcome.expect("the first steps are finite");
-    assert_eq!(replay.w1, owned.w1);
-    assert_eq!(replay.w2, owned.w2);
-    let mut ws = Workspace::new(data.net, data.rows).expect("a small workspace");
-    let (net, x, y) = (&data.net, &data.x, &data.y);
-    let kept = super::loss(net, &owned.view(), x, y, data.rows, Reduction::Sum, &mut ws);
-    assert_eq!(kept, history[bad - 1]);
+        // The parameters kept are those after `bad - 1` steps, and their
+        // loss is the last finite one recorded.
+        let (_, mut replay) = seed_like(8, 20, 6);
+        let (outcome, _) = train(
+            &data,
+            &mut replay.view_mut(),
+            &FitConfig::new(bad - 1, lr),
+            |_, _| true,
+        );
+        outcome.expect("the first steps are finite");
+        assert_eq!(replay.w1, owned.w1, "lr {lr}");
+        assert_eq!(replay.w2, owned.w2, "lr {lr}");
+        let mut ws = Workspace::new(data.net, data.rows).expect("a small workspace");
+        let (net, x, y) = (&data.net, &data.x, &data.y);
+        let kept = super::loss(net, &owned.view(), x, y, data.rows, Reduction::Sum, &mut ws);
+        assert_eq!(kept, history[bad - 1], "lr {lr}");
+    }
+    assert_eq!(residues, [true; 3], "failing steps modulo 3");
 }
 
 #[test]
@@ -402,7 +410,7 @@ fn non_finite_loss_at_step_0_changes_nothing() {
 
 #[test]
 fn the_result_is_in_the_caller_s_buffers_after_odd_and_even_step_counts() {
-    for steps in [1, 2, 3, 4] {
+    for steps in 1..=6 {
         let (data, mut fused) = seed_like(6, 7, 3);
         let mut manual = fused.clone();
         let (outcome, _) = train(

@@ -3,7 +3,7 @@
 use core::fmt;
 use std::time::{Duration, Instant};
 
-use super::{gradients, Gradients, ParamsMut, Reduction, TwoLayer, Workspace};
+use super::{gradients_into, Gradients, GradientsMut, ParamsMut, Reduction, TwoLayer, Workspace};
 use crate::kernels::gemm::SMALL_GEMM;
 use crate::kernels::Element;
 
@@ -169,11 +169,16 @@ impl fmt::Display for PyRepr {
 /// [`FitConfig::report_every`] and [`FitConfig::report_interval`]) and after
 /// the last step; returning `false` stops the loop with the parameters valid
 /// as of the last completed step. `params` holds the result only when `fit`
-/// returns: each step writes its update into the other of two buffers (the
-/// caller's and the workspace's spare set), so the previous parameters are
-/// kept without a copy per step; at most one copy back happens at the end.
+/// returns: three parameter-shaped buffers (the caller's, the workspace's
+/// spare set and its gradients) take turns as the parameters, the previous
+/// parameters and the gradients. Each step writes its gradients into the
+/// free buffer and its update over them (`g ← w - lr·g`, in the buffer the
+/// backward pass has just filled, so the update moves no more memory than
+/// an update in place), so the previous parameters stay where they are
+/// without a copy per step; at most one copy back happens at the end.
 /// Nothing is allocated: the workspace, built by [`Workspace::for_fit`],
-/// holds every buffer and must hold `batch_size` rows (or all `rows`).
+/// holds every buffer and must hold `batch_size` rows (or all `rows`). Its
+/// gradients are left undefined.
 ///
 /// # Panics
 /// If a shape does not match `net`, `history` is shorter than `config.steps`,
@@ -195,10 +200,16 @@ pub fn fit<T: Element>(
     assert_eq!(x.len(), rows * net.input_dim, "mlp: x shape");
     assert_eq!(y.len(), rows * net.output_dim, "mlp: y shape");
     assert!(history.len() >= config.steps, "mlp: history too short");
-    // Taken out (no allocation) so that it and the workspace can be borrowed apart.
+    // Taken out (moving Vecs allocates nothing) so that they and the
+    // workspace can be borrowed apart.
     let mut spare = std::mem::take(&mut workspace.spare);
+    let mut grads = std::mem::take(&mut workspace.gradients);
     let result = {
-        let mut buffers = [reborrow(params), spare_params(net, &mut spare)];
+        let mut buffers = [
+            reborrow(params),
+            spare_params(net, &mut spare),
+            spare_params(net, &mut grads),
+        ];
         let (result, current) = run(
             net,
             &mut buffers,
@@ -210,22 +221,23 @@ pub fn fit<T: Element>(
             history,
             on_chunk,
         );
-        if current == 1 {
-            let [caller, spare] = &mut buffers;
-            copy_params(caller, spare);
+        if current != 0 {
+            let [caller, rest @ ..] = &mut buffers;
+            copy_params(caller, &rest[current - 1]);
         }
         result
     };
     workspace.spare = spare;
+    workspace.gradients = grads;
     result
 }
 
-/// The loop of [`fit`] over `buffers[0]` (the caller's parameters) and
-/// `buffers[1]` (the spare set); also says which buffer holds the result.
+/// The loop of [`fit`] over `buffers` (`[0]` is the caller's parameters);
+/// also says which buffer holds the result.
 #[allow(clippy::too_many_arguments)]
 fn run<T: Element>(
     net: &TwoLayer,
-    buffers: &mut [ParamsMut<'_, T>; 2],
+    buffers: &mut [ParamsMut<'_, T>; 3],
     x: &[T],
     y: &[T],
     rows: usize,
@@ -239,30 +251,28 @@ fn run<T: Element>(
     let blocks = if rows == 0 { 1 } else { rows.div_ceil(batch) };
     let learning_rate = T::from_f64(config.learning_rate);
     let mut reports = Reports::new(config, batch * net.input_dim * net.hidden_dim);
-    let mut current = 0;
+    // Which buffer holds the parameters, the previous step's, and neither.
+    let (mut current, mut previous, mut free) = (0, 1, 2);
 
     for (step_index, recorded) in history[..config.steps].iter_mut().enumerate() {
         let start = step_index % blocks * batch;
         let end = (start + batch).min(rows);
         let block_x = &x[start * net.input_dim..end * net.input_dim];
         let block_y = &y[start * net.output_dim..end * net.output_dim];
-        let loss = gradients(
+        let (params, out) = two_of(buffers, current, free);
+        let loss = gradients_into(
             net,
-            &buffers[current].view(),
+            &params.view(),
             block_x,
             block_y,
             end - start,
             config.reduction,
             workspace,
+            &mut as_gradients(out),
         );
         *recorded = loss;
         if !loss.is_finite() {
-            // The other buffer still holds the previous step's parameters.
-            let kept = if step_index == 0 {
-                current
-            } else {
-                1 - current
-            };
+            let kept = if step_index == 0 { current } else { previous };
             let error = FitError::NonFiniteLoss {
                 step: step_index,
                 loss,
@@ -270,14 +280,8 @@ fn run<T: Element>(
             };
             return (Err(error), kept);
         }
-        let [first, second] = &mut *buffers;
-        let (from, to) = if current == 0 {
-            (&*first, second)
-        } else {
-            (&*second, first)
-        };
-        descend_into(to, from, &workspace.gradients, learning_rate);
-        current = 1 - current;
+        descend_over(out, params, learning_rate);
+        (previous, current, free) = (current, free, previous);
 
         let steps_done = step_index + 1;
         if reports.due_after(steps_done == config.steps) {
@@ -309,7 +313,7 @@ fn reborrow<'a, T>(params: &'a mut ParamsMut<'_, T>) -> ParamsMut<'a, T> {
     }
 }
 
-/// The workspace's spare set as parameters of `net`.
+/// A parameter-shaped set of the workspace as parameters of `net`.
 fn spare_params<'a, T>(net: &TwoLayer, spare: &'a mut Gradients<T>) -> ParamsMut<'a, T> {
     let bias = |b: &'a mut Vec<T>| net.bias.then_some(b.as_mut_slice());
     let params = ParamsMut {
@@ -322,27 +326,50 @@ fn spare_params<'a, T>(net: &TwoLayer, spare: &'a mut Gradients<T>) -> ParamsMut
     params
 }
 
-/// `to = from - learning_rate * gradients`, rounded as `step`'s
-/// `w -= learning_rate * g` rounds it, so the path does not depend on which
-/// buffer a step writes.
-fn descend_into<T: Element>(
-    to: &mut ParamsMut<'_, T>,
-    from: &ParamsMut<'_, T>,
-    gradients: &Gradients<T>,
+/// `items[a]` and `items[b]` (`a != b`) at once.
+fn two_of<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "two distinct items");
+    let (low, high) = (a.min(b), a.max(b));
+    let (left, right) = items.split_at_mut(high);
+    let (first, second) = (&mut left[low], &mut right[0]);
+    if a < b {
+        (first, second)
+    } else {
+        (second, first)
+    }
+}
+
+/// The buffers of `params` as gradients to compute into.
+fn as_gradients<'a, T>(params: &'a mut ParamsMut<'_, T>) -> GradientsMut<'a, T> {
+    GradientsMut {
+        w1: params.w1,
+        b1: params.b1.as_deref_mut(),
+        w2: params.w2,
+        b2: params.b2.as_deref_mut(),
+    }
+}
+
+/// `gradients = params - learning_rate * gradients`: the next parameters,
+/// over the gradients, rounded as `step`'s `w -= learning_rate * g` rounds
+/// them, so the path does not depend on which buffer a step writes.
+fn descend_over<T: Element>(
+    gradients: &mut ParamsMut<'_, T>,
+    params: &ParamsMut<'_, T>,
     learning_rate: T,
 ) {
-    fn descend<T: Element>(to: &mut [T], from: &[T], gradients: &[T], learning_rate: T) {
-        for ((w, &v), &g) in to.iter_mut().zip(from).zip(gradients) {
-            *w = v - learning_rate * g;
+    fn descend<T: Element>(gradients: &mut [T], params: &[T], learning_rate: T) {
+        assert_eq!(gradients.len(), params.len(), "mlp: gradient shape");
+        for (g, &w) in gradients.iter_mut().zip(params) {
+            *g = w - learning_rate * *g;
         }
     }
-    descend(to.w1, from.w1, &gradients.w1, learning_rate);
-    descend(to.w2, from.w2, &gradients.w2, learning_rate);
-    if let (Some(to), Some(from)) = (to.b1.as_deref_mut(), from.b1.as_deref()) {
-        descend(to, from, &gradients.b1, learning_rate);
+    descend(gradients.w1, params.w1, learning_rate);
+    descend(gradients.w2, params.w2, learning_rate);
+    if let (Some(g), Some(w)) = (gradients.b1.as_deref_mut(), params.b1.as_deref()) {
+        descend(g, w, learning_rate);
     }
-    if let (Some(to), Some(from)) = (to.b2.as_deref_mut(), from.b2.as_deref()) {
-        descend(to, from, &gradients.b2, learning_rate);
+    if let (Some(g), Some(w)) = (gradients.b2.as_deref_mut(), params.b2.as_deref()) {
+        descend(g, w, learning_rate);
     }
 }
 

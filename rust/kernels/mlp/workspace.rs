@@ -23,8 +23,9 @@ pub struct Workspace<T> {
     /// The loss's gradient with respect to the pre-activations.
     pub(super) d_hidden: Vec<T>,
     pub(super) gradients: Gradients<T>,
-    /// Parameter-shaped buffers that [`fit`](super::fit) alternates with the
-    /// caller's parameters (empty unless built by [`Workspace::for_fit`]).
+    /// Parameter-shaped buffers that [`fit`](super::fit) rotates with the
+    /// caller's parameters and the gradients (empty unless built by
+    /// [`Workspace::for_fit`]).
     pub(super) spare: Gradients<T>,
 }
 
