@@ -85,8 +85,12 @@ SHAPE_BLAME: dict[str, tuple[str, ...]] = {
 # out= must be each of these, or the call raises the error beside it and leaves out alone.
 OUT_RULES: list[tuple[str, Any, type[Exception]]] = [
     ("a numpy array", lambda out, result: isinstance(out, np.ndarray), TypeError),
-    ("of the result's dtype", lambda out, result: out.dtype == result.dtype, ValueError),
-    ("in native byte order", lambda out, result: out.dtype.byteorder in "=|", ValueError),
+    ("not masked", lambda out, result: not isinstance(out, np.ma.MaskedArray), TypeError),
+    (
+        "of a dtype numpy's same_kind rule casts the result into (as a ufunc's out=)",
+        lambda out, result: np.can_cast(result.dtype, out.dtype, "same_kind"),
+        ValueError,
+    ),
     ("of the result's shape", lambda out, result: out.shape == result.shape, ValueError),
     ("C-contiguous", lambda out, result: out.flags.c_contiguous, ValueError),
     ("aligned", lambda out, result: out.flags.aligned, ValueError),
@@ -103,6 +107,34 @@ def computed_as(obj: Any, name: str) -> np.ndarray:
     if a.dtype.name not in COMPUTED_AS:
         raise Expected((TypeError,), [name])
     return a.astype(COMPUTED_AS[a.dtype.name])
+
+
+def kernel_arguments(named: Sequence[tuple[Any, str]]) -> list[np.ndarray]:
+    """A kernel's ``(argument, name)`` pairs as numpy promotes them together.
+
+    The result dtype is numpy's ``result_type`` of their dtypes and a Python float
+    (integers and bools compute in float64, float32 with int8 in float32, float16
+    with float32 in float32); one numpy would give in float16 or longdouble is a
+    TypeError naming the arguments of those dtypes.
+    """
+    arrays = []
+    for obj, name in named:
+        try:
+            a = np.asarray(obj)
+        except (ValueError, TypeError):
+            raise Expected((ValueError, TypeError), [name]) from None
+        if a.dtype.kind not in "biuf":
+            raise Expected((TypeError,), [name])
+        arrays.append(a)
+    dtype = np.result_type(*(a.dtype for a in arrays), 1.0).newbyteorder("=")
+    if dtype.name not in ("float32", "float64"):
+        odd = [
+            n
+            for (_, n), a in zip(named, arrays, strict=True)
+            if a.dtype.kind == "f" and a.dtype.name not in ("float32", "float64")
+        ]
+        raise Expected((TypeError,), odd)
+    return [a.astype(dtype) for a in arrays]
 
 
 def result_dtype(*arrays: np.ndarray) -> np.dtype:

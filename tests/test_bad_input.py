@@ -69,9 +69,13 @@ def test_unsupported_dtype_raises_type_error_naming_argument_and_dtype(
     function_and_argument: tuple[str, str], dtype: str
 ) -> None:
     function, name = function_and_argument
-    spoiled = VALID[function][name].astype(dtype)
+    replaced = {name: VALID[function][name].astype(dtype)}
+    if dtype == "float16":
+        # float16 with a float64 argument computes in float64, as numpy does:
+        # the result is float16 (refused) only when every argument is.
+        replaced = {key: value.astype(dtype) for key, value in VALID[function].items()}
     with pytest.raises(TypeError, match=mentions(argument(name), UNSUPPORTED_DTYPES[dtype])):
-        call_with(function, **{name: spoiled})
+        call_with(function, **replaced)
 
 
 # --- things that are not arrays ------------------------------------------------------------
@@ -198,8 +202,8 @@ def test_out_of_another_shape_is_rejected(function: str) -> None:
 
 
 @pytest.mark.parametrize("function", ELEMENTWISE)
-@pytest.mark.parametrize("out_dtype", ["float32", "int64"])
-def test_out_of_another_dtype_is_rejected(function: str, out_dtype: str) -> None:
+@pytest.mark.parametrize("out_dtype", ["int64", "bool"])
+def test_out_of_a_dtype_numpy_cannot_cast_into_is_rejected(function: str, out_dtype: str) -> None:
     with pytest.raises(ValueError, match=mentions(argument("out"), out_dtype)):
         call_elementwise(function, np.empty(3, dtype=out_dtype))
 

@@ -151,6 +151,8 @@ def _child_errors(rank: int, out: Path) -> None:
     outcomes["bad rows"] = _outcome(lambda: net.fit(bad_x, y, steps=3, lr=0.01, distributed=True))
     outcomes["diverging"] = _outcome(lambda: net.fit(x, y, steps=500, lr=10.0, distributed=True))
     outcomes["diverging history"] = [float(value) for value in net.history_]
+    outcomes["kept loss"] = float(net.loss(x, y))  # this rank's share of the global loss
+    outcomes["retrained"] = _outcome(lambda: net.fit(x, y, steps=3, lr=1e-3, distributed=True))
     net = _net("rust", "float64", "relu", False, seed=0)
     outcomes["after"] = _outcome(lambda: net.fit(x, y, steps=3, lr=0.01, distributed=True))
     (out / f"errors-{rank}.json").write_text(json.dumps(outcomes))
@@ -330,6 +332,17 @@ def test_the_nan_guard_fires_on_the_same_step_on_every_rank(errors: list[dict[st
     assert [outcome["diverging"]["type"] for outcome in errors] == ["FloatingPointError"] * WORLD
     assert messages[0] == messages[1] and "at step" in messages[0]
     assert errors[0]["diverging history"] == errors[1]["diverging history"]
+
+
+def test_a_diverged_net_keeps_the_last_finite_parameters_and_trains_again(
+    errors: list[dict[str, Any]],
+) -> None:
+    history = errors[0]["diverging history"]
+    kept = sum(outcome["kept loss"] for outcome in errors)
+    np.testing.assert_allclose(kept, history[-1], rtol=1e-12)
+    for outcome in errors:
+        assert outcome["retrained"]["type"] is None, outcome["retrained"]
+        assert np.all(np.isfinite(outcome["retrained"]["history"]))
 
 
 def test_the_group_still_trains_after_the_errors(errors: list[dict[str, Any]]) -> None:

@@ -317,17 +317,11 @@ KERNEL_ARGUMENTS = {
     "sigmoid_grad": {"x": np.ones(3), "grad": np.ones(3)},
     "linear": {"x": np.ones((2, 3)), "weights": np.ones((3, 4)), "bias": np.ones(4)},
 }
-FAST_PATH = (
-    "the binding's fast path takes any ndarray subclass of float32/float64 as it is "
-    "(rust/bindings/convert.rs `fast`); it should take exact ndarrays only, so that "
-    "subclasses reach neurust._convert, which refuses masked arrays"
-)
 
 
 def kernel_cases(dtype: str) -> list[Any]:
-    marks = (pytest.mark.xfail(strict=True, reason=FAST_PATH),) if dtype == "float64" else ()
     return [
-        pytest.param(kernel, name, dtype, marks=marks, id=f"{kernel}-{name}-{dtype}")
+        pytest.param(kernel, name, dtype, id=f"{kernel}-{name}-{dtype}")
         for kernel, arguments in KERNEL_ARGUMENTS.items()
         for name in arguments
     ]
@@ -345,7 +339,6 @@ def test_kernels_refuse_masked_arrays_naming_the_argument(
         getattr(nr, kernel)(*arguments.values())
 
 
-@pytest.mark.xfail(strict=True, reason=FAST_PATH + "; out= likewise")
 @pytest.mark.parametrize("kernel", ["relu", "sigmoid", "step"])
 def test_kernels_refuse_a_masked_out(kernel: str) -> None:
     with pytest.raises(TypeError, match="out"):

@@ -364,6 +364,8 @@ def _fit(
     x_native, y_native = backend.from_numpy(x), backend.from_numpy(y)
     output_dim = net.output_dim
     gradients, update = buffers.grads[: buffers.size], buffers.params
+    # The parameters of the step before: a non-finite loss returns to them.
+    previous = update.clone()
     history = np.zeros(steps, dtype=net.dtype)
     done = 0
     every = max(1, steps // 100)
@@ -389,7 +391,10 @@ def _fit(
                 global_loss = buffers.grads[buffers.size].item()
                 history[step] = global_loss
                 if not math.isfinite(global_loss):
+                    if step:
+                        update.copy_(previous)
                     raise non_finite_error(global_loss, step, lr)
+                previous.copy_(update)
                 gradients.mul_(lr)
                 update.sub_(gradients)
                 done = step + 1

@@ -463,9 +463,10 @@ class TwoLayerNet:
         Raises
         ------
         FloatingPointError
-            If the loss becomes NaN or infinite; the message names the step,
-            the parameters stay as they were before it, and ``history_`` holds
-            the losses of the steps completed.
+            If the loss becomes NaN or infinite; the message names the step.
+            The net keeps the last parameters whose loss was finite (those
+            before the step that diverged), ``history_`` ends with that loss,
+            and a ``fit`` with a smaller ``lr`` can carry on from there.
         KeyboardInterrupt
             On Ctrl-C (within about 100 ms on the Rust backend); the
             parameters are those of the last completed step, and ``history_``

@@ -30,11 +30,21 @@ fn unary_typed<'py, T: PyFloat>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
+    match out {
+        None => unary_into(act, &x, new_array::<T>(py, x.shape())?),
+        Some(out) => {
+            out_array::<T>(out, x.shape())?.fill(x.shape(), |result| unary_into(act, &x, result))
+        }
+    }
+}
+
+fn unary_into<'py, T: PyFloat>(
+    act: Activation,
+    x: &Bound<'py, PyArrayDyn<T>>,
+    result: Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
     let len = x.len();
-    let result = match out {
-        None => new_array::<T>(py, x.shape())?,
-        Some(out) => out_array::<T>(out, x.shape())?,
-    };
     if result.data() == x.data() {
         // SAFETY: `result` is C-contiguous and aligned (new, or checked by
         // out_array), and it is the only reference made to this memory.
@@ -44,7 +54,7 @@ fn unary_typed<'py, T: PyFloat>(
         // SAFETY: both are C-contiguous and aligned; a partial overlap is
         // resolved by reading from a copy, so the two slices never alias
         // while the kernel runs.
-        let (input, output) = unsafe { (as_slice(&x), as_slice_mut(&result)) };
+        let (input, output) = unsafe { (as_slice(x), as_slice_mut(&result)) };
         if overlaps(input, output) {
             let copy = input.to_vec();
             maybe_detached(py, len, || activate(act, &copy, output));
@@ -83,15 +93,25 @@ fn gradient_typed<'py, T: PyFloat>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
+    match out {
+        None => gradient_into(act, &x, &grad, new_array::<T>(py, x.shape())?),
+        Some(out) => out_array::<T>(out, x.shape())?
+            .fill(x.shape(), |result| gradient_into(act, &x, &grad, result)),
+    }
+}
+
+fn gradient_into<'py, T: PyFloat>(
+    act: Activation,
+    x: &Bound<'py, PyArrayDyn<T>>,
+    grad: &Bound<'py, PyArrayDyn<T>>,
+    result: Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
     let len = x.len();
-    let result = match out {
-        None => new_array::<T>(py, x.shape())?,
-        Some(out) => out_array::<T>(out, x.shape())?,
-    };
     // SAFETY: all three are C-contiguous and aligned; inputs that share
     // memory with the output are read from copies, so no slice the kernel
     // reads aliases the one it writes.
-    let (x_in, grad_in, output) = unsafe { (as_slice(&x), as_slice(&grad), as_slice_mut(&result)) };
+    let (x_in, grad_in, output) = unsafe { (as_slice(x), as_slice(grad), as_slice_mut(&result)) };
     let x_copy = overlaps(x_in, output).then(|| x_in.to_vec());
     let grad_copy = overlaps(grad_in, output).then(|| grad_in.to_vec());
     let x_in = x_copy.as_deref().unwrap_or(x_in);

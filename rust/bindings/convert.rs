@@ -19,6 +19,7 @@ use numpy::{Element, PyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::IntoPyDict;
 
 use crate::kernels::Element as KernelElement;
 
@@ -88,7 +89,22 @@ fn is_behaved_c(array: &Bound<'_, PyUntypedArray>) -> bool {
     flags(array) & BEHAVED_C == BEHAVED_C
 }
 
+/// Whether `obj` is a `numpy.ndarray` itself, not a subclass: subclasses
+/// (a masked array, whose mask the kernels would drop) take the converting
+/// path. One pointer comparison, against the cast's subclass-accepting check.
+fn is_exact_ndarray(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: numpy's API table is loaded (rust-numpy does it once) and
+    // a live object always has a valid type pointer.
+    unsafe {
+        let ndarray = npyffi::get_type_object(obj.py(), npyffi::NpyTypes::PyArray_Type);
+        pyo3::ffi::Py_TYPE(obj.as_ptr()) == ndarray
+    }
+}
+
 fn fast<'py>(obj: &Bound<'py, PyAny>) -> Option<FloatArray<'py>> {
+    if !is_exact_ndarray(obj) {
+        return None;
+    }
     if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
         if is_behaved_c(a.as_untyped()) {
             return Some(FloatArray::F64(a.clone()));
@@ -101,6 +117,15 @@ fn fast<'py>(obj: &Bound<'py, PyAny>) -> Option<FloatArray<'py>> {
     None
 }
 
+/// `converted` (from `neurust._convert`) as a `FloatArray`.
+fn converted<'py>(converted: &Bound<'py, PyAny>, name: &str) -> PyResult<FloatArray<'py>> {
+    fast(converted).ok_or_else(|| {
+        PyRuntimeError::new_err(format!(
+            "internal error: {name} was not converted to a float array"
+        ))
+    })
+}
+
 /// `obj` as an aligned C-contiguous float array; errors name `name`.
 pub fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<FloatArray<'py>> {
     if let Some(array) = fast(obj) {
@@ -108,29 +133,56 @@ pub fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<FloatAr
     }
     static CONVERT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = obj.py();
-    let converted = CONVERT
+    let array = CONVERT
         .import(py, "neurust._convert", "as_float_array")?
         .call1((obj, name))?;
-    fast(&converted).ok_or_else(|| {
-        PyRuntimeError::new_err(format!(
-            "internal error: {name} was not converted to a float array"
-        ))
-    })
+    converted(&array, name)
 }
 
-/// Several arguments converted and promoted to one dtype (float64 if any
-/// is float64), as numpy's `result_type` does for float arrays.
+/// Several arguments in one dtype, numpy's result dtype for all of them
+/// together (`neurust._convert.as_float_arrays`): float32 with int8 stays
+/// float32, float32 with int32 is float64. Float32/float64 arrays alone need
+/// no conversion (float64 if any is float64). Also says whether it is float64.
+pub fn float_arrays_vec<'py>(
+    args: &[(&Bound<'py, PyAny>, &str)],
+) -> PyResult<(Vec<FloatArray<'py>>, bool)> {
+    let fast_arrays: Option<Vec<FloatArray<'py>>> = args.iter().map(|(obj, _)| fast(obj)).collect();
+    let arrays = match fast_arrays {
+        Some(arrays) => arrays,
+        None => {
+            static CONVERT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            let py = args[0].0.py();
+            let pairs = args
+                .iter()
+                .map(|&(obj, name)| (obj.clone(), name))
+                .collect::<Vec<_>>();
+            let list = CONVERT
+                .import(py, "neurust._convert", "as_float_arrays")?
+                .call1((pairs,))?;
+            let mut arrays = Vec::with_capacity(args.len());
+            for (item, (_, name)) in list.try_iter()?.zip(args) {
+                arrays.push(converted(&item?, name)?);
+            }
+            if arrays.len() != args.len() {
+                return Err(PyRuntimeError::new_err(
+                    "internal error: the arguments were not all converted",
+                ));
+            }
+            arrays
+        }
+    };
+    let any_f64 = arrays.iter().any(FloatArray::is_f64);
+    Ok((arrays, any_f64))
+}
+
+/// [`float_arrays_vec`] for a fixed number of arguments.
 pub fn float_arrays<'py, const N: usize>(
     args: [(&Bound<'py, PyAny>, &str); N],
 ) -> PyResult<([FloatArray<'py>; N], bool)> {
-    let mut arrays = Vec::with_capacity(N);
-    for (obj, name) in args {
-        arrays.push(float_array(obj, name)?);
-    }
-    let any_f64 = arrays.iter().any(FloatArray::is_f64);
+    let (arrays, any_f64) = float_arrays_vec(&args)?;
     let arrays: [FloatArray<'py>; N] = arrays
         .try_into()
-        .unwrap_or_else(|_| unreachable!("exactly N arrays were pushed"));
+        .unwrap_or_else(|_| unreachable!("exactly N arrays were converted"));
     Ok((arrays, any_f64))
 }
 
@@ -251,35 +303,67 @@ pub fn shape_str(shape: &[usize]) -> String {
     }
 }
 
+/// Where a kernel with `out=` writes.
+pub enum Out<'py, T: Element> {
+    /// `out` has the result's dtype: the kernel writes straight into it.
+    Direct(Bound<'py, PyArrayDyn<T>>),
+    /// `out` has a dtype numpy's `same_kind` rule casts the result into (as
+    /// a ufunc's `out=` does): the kernel writes a temporary, cast into it.
+    Cast(Bound<'py, PyUntypedArray>),
+}
+
+impl<'py, T: PyFloat> Out<'py, T> {
+    /// Runs `compute` into `out` (directly, or through a temporary of the
+    /// result's `shape`) and returns `out`.
+    pub fn fill(
+        self,
+        shape: &[usize],
+        compute: impl FnOnce(Bound<'py, PyArrayDyn<T>>) -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Out::Direct(array) => compute(array),
+            Out::Cast(out) => {
+                let py = out.py();
+                let result = compute(new_array::<T>(py, shape)?)?;
+                static COPYTO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+                let kwargs = [("casting", "same_kind")].into_py_dict(py)?;
+                COPYTO
+                    .import(py, "numpy", "copyto")?
+                    .call((&out, result), Some(&kwargs))?;
+                Ok(out.into_any())
+            }
+        }
+    }
+}
+
 /// Validates a user's `out=` argument for a result of `shape` and dtype `T`.
 pub fn out_array<'py, T: PyFloat>(
     out: &Bound<'py, PyAny>,
     shape: &[usize],
-) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
-    let array = match out.cast::<PyArrayDyn<T>>() {
-        Ok(array) => array,
-        Err(_) => {
-            return Err(match out.cast::<PyUntypedArray>() {
-                Ok(other) => PyValueError::new_err(format!(
-                    "out has dtype {}, but the result has dtype {}",
-                    other.dtype(),
-                    T::NAME
-                )),
-                Err(_) => PyTypeError::new_err(format!(
-                    "out must be a numpy.ndarray, got {}",
-                    out.get_type().name()?
-                )),
-            })
-        }
+) -> PyResult<Out<'py, T>> {
+    let Ok(untyped) = out.cast::<PyUntypedArray>() else {
+        return Err(PyTypeError::new_err(format!(
+            "out must be a numpy.ndarray, got {}",
+            out.get_type().name()?
+        )));
     };
-    if array.shape() != shape {
+    reject_masked(out, "out")?;
+    let typed = out.cast::<PyArrayDyn<T>>().ok();
+    if typed.is_none() && !same_kind::<T>(untyped)? {
+        return Err(PyValueError::new_err(format!(
+            "out has dtype {}, but the result has dtype {}, which numpy's same_kind \
+             casting does not allow into it",
+            untyped.dtype(),
+            T::NAME
+        )));
+    }
+    if untyped.shape() != shape {
         return Err(PyValueError::new_err(format!(
             "out has shape {}, but the result has shape {}",
-            shape_str(array.shape()),
+            shape_str(untyped.shape()),
             shape_str(shape)
         )));
     }
-    let untyped = array.as_untyped();
     if !is_behaved_c(untyped) {
         return Err(PyValueError::new_err(
             "out must be C-contiguous and aligned (use np.empty_like(x) or np.ascontiguousarray)",
@@ -288,7 +372,33 @@ pub fn out_array<'py, T: PyFloat>(
     if flags(untyped) & npyffi::NPY_ARRAY_WRITEABLE == 0 {
         return Err(PyValueError::new_err("out is read-only"));
     }
-    Ok(array.clone())
+    Ok(match typed {
+        Some(array) => Out::Direct(array.clone()),
+        None => Out::Cast(untyped.clone()),
+    })
+}
+
+/// A TypeError naming `name` if `array` (an array written in place) is a
+/// masked array, by `neurust._convert.reject_masked`'s rule.
+pub fn reject_masked(array: &Bound<'_, PyAny>, name: &str) -> PyResult<()> {
+    if is_exact_ndarray(array) {
+        return Ok(());
+    }
+    static REJECT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    REJECT
+        .import(array.py(), "neurust._convert", "reject_masked")?
+        .call1((array, name))?;
+    Ok(())
+}
+
+/// Whether numpy casts a `T` result into `out`'s dtype under `same_kind`.
+fn same_kind<T: PyFloat>(out: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
+    static CAN_CAST: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = out.py();
+    CAN_CAST
+        .import(py, "numpy", "can_cast")?
+        .call1((numpy::dtype::<T>(py), out.dtype(), "same_kind"))?
+        .extract()
 }
 
 /// Runs `work` without the GIL when it is large enough to pay for that.

@@ -6,8 +6,7 @@ use pyo3::types::{PyBool, PyDict, PyList};
 
 use crate::kernels::{blas, parallel};
 
-/// More threads than this is a mistake, not a machine.
-const MAX_THREADS: i64 = 4096;
+const MAX_THREADS: i64 = parallel::MAX_THREADS as i64;
 
 /// Sets the number of threads neurust's kernels use.
 ///
@@ -149,7 +148,25 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(info)
 }
 
+/// Warns (`RuntimeWarning`) when `NEURUST_NUM_THREADS` is set to a value
+/// `set_num_threads` would refuse: the pool ignores it, and without a word
+/// the user would never learn why their setting has no effect.
+fn warn_about_the_environment(py: Python<'_>) -> PyResult<()> {
+    let Err(value) = parallel::threads_from_environment() else {
+        return Ok(());
+    };
+    let message = format!(
+        "{}='{value}' is ignored: it must be an integer between 1 and {MAX_THREADS} \
+         (as for set_num_threads); using {} threads, the CPU count",
+        parallel::THREADS_VARIABLE,
+        parallel::available_threads()
+    );
+    let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+    PyErr::warn(py, &category, &std::ffi::CString::new(message)?, 1)
+}
+
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    warn_about_the_environment(module.py())?;
     module.add_function(wrap_pyfunction!(set_num_threads_py, module)?)?;
     module.add_function(wrap_pyfunction!(get_num_threads_py, module)?)?;
     module.add_function(wrap_pyfunction!(build_info_py, module)?)?;

@@ -6,7 +6,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::convert::{
-    as_slice, as_slice_mut, float_array, maybe_detached, new_array, shape_str, FloatArray, PyFloat,
+    as_slice, as_slice_mut, float_arrays_vec, maybe_detached, new_array, shape_str, FloatArray,
+    PyFloat,
 };
 use crate::kernels::linear;
 
@@ -140,13 +141,16 @@ fn linear_py<'py>(
     weights: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let x = float_array(x, "x")?;
-    let weights = float_array(weights, "weights")?;
-    let bias = match bias {
-        Some(bias) if !bias.is_none() => Some(float_array(bias, "bias")?),
-        _ => None,
+    let bias = bias.filter(|bias| !bias.is_none());
+    let mut args = vec![(x, "x"), (weights, "weights")];
+    args.extend(bias.map(|bias| (bias, "bias")));
+    let (arrays, any_f64) = float_arrays_vec(&args)?;
+    let mut arrays = arrays.into_iter();
+    let (Some(x), Some(weights)) = (arrays.next(), arrays.next()) else {
+        unreachable!("x and weights were converted")
     };
-    if x.is_f64() || weights.is_f64() || bias.as_ref().is_some_and(FloatArray::is_f64) {
+    let bias = arrays.next();
+    if any_f64 {
         typed::<f64>(x, weights, bias)
     } else {
         typed::<f32>(x, weights, bias)

@@ -42,12 +42,47 @@ fn slot() -> &'static RwLock<Pool> {
     })
 }
 
-fn default_threads() -> usize {
-    std::env::var("NEURUST_NUM_THREADS")
+/// More threads than this is a mistake, not a machine (4096 threads take
+/// seconds to start, 100000 minutes).
+pub const MAX_THREADS: usize = 4096;
+
+/// The environment variable that sets the thread count at start-up.
+pub const THREADS_VARIABLE: &str = "NEURUST_NUM_THREADS";
+
+/// `value` as a thread count, if it is an integer in `1..=MAX_THREADS` (the
+/// rule `set_num_threads` applies too).
+pub fn parse_threads(value: &str) -> Option<usize> {
+    value
+        .trim()
+        .parse::<usize>()
         .ok()
-        .and_then(|value| value.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .filter(|n| (1..=MAX_THREADS).contains(n))
+}
+
+/// [`THREADS_VARIABLE`]'s thread count: `Ok(None)` when it is not set (or
+/// blank), and `Err(value)` when [`parse_threads`] rejects it (the pool then
+/// ignores it).
+pub fn threads_from_environment() -> Result<Option<usize>, String> {
+    match std::env::var_os(THREADS_VARIABLE) {
+        None => Ok(None),
+        Some(raw) if raw.to_str().is_some_and(|value| value.trim().is_empty()) => Ok(None),
+        Some(raw) => match raw.to_str().and_then(parse_threads) {
+            Some(threads) => Ok(Some(threads)),
+            None => Err(raw.to_string_lossy().into_owned()),
+        },
+    }
+}
+
+/// The thread count when nothing sets one: the CPU count.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn default_threads() -> usize {
+    threads_from_environment()
+        .ok()
+        .flatten()
+        .unwrap_or_else(available_threads)
 }
 
 fn build(threads: usize) -> ThreadPool {

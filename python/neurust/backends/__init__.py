@@ -103,7 +103,7 @@ class Backend(Protocol):
     # "b2" with biases) to native arrays; activation is "relu" or "sigmoid", reduction
     # "sum" or "mean". mlp_fit returns (parameters, numpy history of the loss before each
     # step); it raises FloatingPointError at a non-finite loss, and any exception that
-    # stops it carries .params, .history and .steps_done of the last completed step.
+    # stops it carries .params, .history and .steps_done (neurust.backends._partial).
     def mlp_forward(self, x: Array, params: dict[str, Array], activation: str) -> Array: ...
     def mlp_loss(
         self, x: Array, y: Array, params: dict[str, Array], activation: str, reduction: str = ...

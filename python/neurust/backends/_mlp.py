@@ -43,13 +43,29 @@ REDUCTIONS = ("sum", "mean")
 
 
 def non_finite_error(loss: float, step: int, lr: float) -> FloatingPointError:
-    """The error every backend raises when the loss stops being finite.
+    """The error every backend raises when the loss before step ``step`` is not finite.
 
-    The Rust binding raises the same text, so a caller sees one message whatever the backend.
+    The rule every backend follows: the parameters whose loss is not finite
+    are dropped, so the net keeps those of step ``step - 1`` (whose loss,
+    finite, ends the history) and can be trained again with a smaller ``lr``;
+    at step 0 the parameters are unchanged and the history is empty. The Rust
+    kernels' ``FitError`` says the same, so a caller sees one message
+    whatever the backend.
     """
-    return FloatingPointError(
-        f"the loss became {loss} at step {step} (lr={lr}); the parameters are kept as they "
-        "were before that step; try a smaller learning rate"
+    return FloatingPointError(non_finite_message(loss, step, lr))
+
+
+def non_finite_message(loss: float, step: int, lr: float) -> str:
+    """The text of :func:`non_finite_error`."""
+    head = f"the loss became {float(loss)!r} at step {step} (lr={float(lr)!r})"
+    if step == 0:
+        return (
+            f"{head}, before any update; the parameters are unchanged; check the data and "
+            "the parameters for NaN, infinite or huge values"
+        )
+    return (
+        f"{head}; the parameters are kept as they were at step {step - 1}, the last whose "
+        "loss was finite; try a smaller learning rate"
     )
 
 
@@ -136,9 +152,10 @@ class LoopFit:
     ) -> tuple[Params, np.ndarray]:
         """Train by gradient descent; return the new parameters and the loss before each step.
 
-        Raises FloatingPointError at the first non-finite loss, before that
-        step's update. Any exception (KeyboardInterrupt included) that stops
-        the fit carries the parameters of the last completed step and the
+        Raises FloatingPointError at the first non-finite loss, keeping the
+        parameters of the step before (see :func:`non_finite_error`). Any
+        exception (KeyboardInterrupt included) that stops the fit carries the
+        parameters of the last completed step (or those kept) and the
         history so far (see :mod:`neurust.backends._partial`); the parameters
         are replaced as a whole after each step, so they are never half updated.
         """
@@ -160,6 +177,7 @@ class LoopFit:
         rows, steps, lr = len(x), options.steps, options.lr
         history = [0.0] * steps
         done = 0
+        previous = params
         try:
             # numpy would warn as a diverging run overflows; the loss check reports it instead.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -174,11 +192,12 @@ class LoopFit:
                     )
                     loss_value = float(loss)
                     if not math.isfinite(loss_value):
-                        history[step] = loss_value
+                        if step:
+                            params = previous  # history[:done] ends with its (finite) loss
                         raise non_finite_error(loss_value, step, lr)
                     # No calls between these stores, so Ctrl-C cannot split them.
                     history[step] = loss_value
-                    params = new_params
+                    previous, params = params, new_params
                     done = step + 1
                     if options.callback is not None and (
                         done % options.every == 0 or done == steps

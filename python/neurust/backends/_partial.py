@@ -2,8 +2,12 @@
 
 A fit stopped mid-loop (a non-finite loss, Ctrl-C, an exception from the
 progress callback) raises with a :class:`PartialFit` attached as
-``error.partial_fit``. The parameters are valid as of ``steps_done`` completed
-steps and ``history`` holds the loss before each of them. ``error.params``,
+``error.partial_fit``. ``history`` holds the loss before each of the
+``steps_done`` steps run. After Ctrl-C or a callback's exception the
+parameters are those after all of them; after a non-finite loss (before step
+``steps_done``) they are those whose loss ends ``history``, after
+``steps_done - 1`` steps (unchanged, with an empty history, at step 0), so the
+net can train again. ``error.params``,
 ``error.history`` and ``error.steps_done`` mirror its fields for code written
 against neurust 0.1.
 """
@@ -21,9 +25,9 @@ class PartialFit:
     """The state of a fit that stopped after ``steps_done`` completed steps."""
 
     params: dict[str, Any]
-    """Parameter name -> the backend's native array, as of the last completed step."""
+    """Parameter name -> the backend's native array (see the module's docstring)."""
     history: np.ndarray
-    """The loss before each completed step."""
+    """The loss before each step run; the last is finite."""
 
     @property
     def steps_done(self) -> int:

@@ -143,8 +143,8 @@ class JaxBackend(ArrayMlp, BaseBackend):
 
         JAX's idiomatic training loop, so the comparison times JAX at its
         best. Chunks end at each callback, where Ctrl-C is also honoured. A
-        non-finite loss is found after its chunk; the chunk is then replayed
-        up to the step before it, so the parameters and the error are those
+        non-finite loss is found after its chunk; the steps up to the one
+        before it are then replayed, so the parameters and the error are those
         of the step-by-step loop. Mini-batches use that loop.
         """
         if not is_full_batch(len(x), options.batch_size):
@@ -153,6 +153,9 @@ class JaxBackend(ArrayMlp, BaseBackend):
         steps, lr = options.steps, options.lr
         history: list[float] = []
         done = 0
+        # The last chunk's start and length: a loss that fails first in a chunk
+        # sends the net back to the step before it, inside the chunk before.
+        last_start, last_length = params, 0
         try:
             while done < steps:
                 chunk = min(options.every, steps - done)
@@ -162,10 +165,16 @@ class JaxBackend(ArrayMlp, BaseBackend):
                 if bad.size:
                     good = int(bad[0])
                     if good:
-                        params, _ = run(x, y, params, lr, good)
-                    history.extend(losses[: good + 1].tolist())
+                        start, length = params, good - 1
+                    else:
+                        start, length = last_start, max(last_length - 1, 0)
+                    if length:
+                        start, _ = run(x, y, start, lr, length)
+                    params = start
+                    history.extend(losses[:good].tolist())
                     done += good
                     raise non_finite_error(float(losses[good]), done, lr)
+                last_start, last_length = params, chunk
                 params = new_params
                 history.extend(losses.tolist())
                 done += chunk

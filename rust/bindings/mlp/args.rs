@@ -5,7 +5,9 @@ use numpy::{PyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::bindings::convert::{as_slice, float_array, shape_str, FloatArray, PyFloat};
+use crate::bindings::convert::{
+    as_slice, float_array, reject_masked, shape_str, FloatArray, PyFloat,
+};
 use crate::kernels::activation::Activation;
 use crate::kernels::mlp::{Params, Reduction, TwoLayer};
 
@@ -230,6 +232,7 @@ pub fn writable_param<'py, T: PyFloat>(
     obj: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    reject_masked(obj, name)?;
     let array = match obj.cast::<PyArrayDyn<T>>() {
         Ok(array) => array.clone(),
         Err(_) => {

@@ -167,7 +167,7 @@ fn fit_typed<'py, T: PyFloat>(args: FitArgs<'_, 'py>) -> PyResult<Bound<'py, PyA
     let (x, y) = unsafe { (as_slice(&operands.x), as_slice(&operands.y)) };
     let config = FitConfig {
         steps: args.steps,
-        learning_rate: T::from_f64(args.lr),
+        learning_rate: args.lr,
         reduction: args.reduction,
         batch_size: args.batch_size,
         report_every: args.callback_every.unwrap_or(args.steps),
@@ -176,7 +176,7 @@ fn fit_typed<'py, T: PyFloat>(args: FitArgs<'_, 'py>) -> PyResult<Bound<'py, PyA
     let (net, rows) = (operands.net, operands.rows);
     let batch_rows = args.batch_size.unwrap_or(rows).min(rows);
     let mut history = zeroed::<T>(Some(args.steps))?;
-    let mut workspace = Workspace::<T>::new(net, batch_rows)?;
+    let mut workspace = Workspace::<T>::for_fit(net, batch_rows)?;
     let callback = args.callback.as_ref();
     let mut interrupted: Option<PyErr> = None;
     let mut steps_done = 0;
@@ -301,8 +301,9 @@ fn attach_partial<T: PyFloat>(
 /// Raises
 /// ------
 /// FloatingPointError
-///     If the loss becomes NaN or infinite; the message names the step, and
-///     the parameters are left as they were before it.
+///     If the loss becomes NaN or infinite at step ``k``; the message names
+///     the step, and the parameters are those of step ``k - 1`` (unchanged
+///     when ``k`` is 0), whose loss ends the attached history.
 /// KeyboardInterrupt
 ///     On Ctrl-C; the parameters are valid as of the last completed step.
 ///     Either exception (and any from ``callback``) carries a ``partial_fit``
@@ -337,13 +338,17 @@ fn mlp_fit_py<'py>(
     w2: &Bound<'py, PyAny>,
     b2: Option<&Bound<'py, PyAny>>,
     activation: &str,
-    steps: i64,
+    steps: &Bound<'py, PyAny>,
     lr: f64,
     reduction: &str,
-    batch_size: Option<i64>,
+    batch_size: Option<&Bound<'py, PyAny>>,
     callback: Option<Py<PyAny>>,
-    callback_every: Option<i64>,
+    callback_every: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let optional = |value: Option<&Bound<'py, PyAny>>, name: &str| match value {
+        Some(value) if !value.is_none() => count(value, name).map(Some),
+        _ => Ok(None),
+    };
     let args = FitArgs {
         x,
         y,
@@ -353,12 +358,10 @@ fn mlp_fit_py<'py>(
         b2,
         activation: parse_activation(activation)?,
         reduction: parse_reduction(reduction)?,
-        steps: positive(steps, "steps")?,
+        steps: count(steps, "steps")?,
         lr: learning_rate(lr)?,
-        batch_size: batch_size.map(|v| positive(v, "batch_size")).transpose()?,
-        callback_every: callback_every
-            .map(|v| positive(v, "callback_every"))
-            .transpose()?,
+        batch_size: optional(batch_size, "batch_size")?,
+        callback_every: optional(callback_every, "callback_every")?,
         callback: callback.filter(|c| !c.is_none(x.py())),
     };
     if w1.cast::<PyArrayDyn<f64>>().is_ok() {
@@ -368,6 +371,18 @@ fn mlp_fit_py<'py>(
     } else {
         Err(untrainable_w1(w1)?)
     }
+}
+
+/// A count of at least 1 by the Python layer's rule
+/// (`neurust._validation.positive_int`): an int, never a bool, a float or a
+/// `timedelta64` (which numpy registers as an integer type).
+fn count(value: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    static POSITIVE_INT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let number: i64 = POSITIVE_INT
+        .import(value.py(), "neurust._validation", "positive_int")?
+        .call1((value, name))?
+        .extract()?;
+    positive(number, name)
 }
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::train::CLOCK_EVERY;
+use super::train::{PyRepr, CLOCK_EVERY};
 use super::*;
 use crate::kernels::parallel;
 use crate::kernels::Element;
@@ -244,11 +244,11 @@ struct Data<T> {
 fn train<T: Element>(
     data: &Data<T>,
     params: &mut ParamsMut<'_, T>,
-    config: &FitConfig<T>,
+    config: &FitConfig,
     on_chunk: impl FnMut(usize, T) -> bool,
 ) -> (Result<FitOutcome, FitError<T>>, Vec<T>) {
     let max_rows = config.batch_size.unwrap_or(data.rows).min(data.rows);
-    let mut ws = Workspace::new(data.net, max_rows).expect("a small workspace");
+    let mut ws = Workspace::for_fit(data.net, max_rows).expect("a small workspace");
     let mut history = vec![T::from_f64(f64::NAN); config.steps];
     let (net, x, y) = (&data.net, &data.x, &data.y);
     let result = fit(
@@ -341,36 +341,127 @@ fn fit_follows_the_same_path_as_gradients_then_step() {
 }
 
 #[test]
-fn non_finite_loss_stops_before_the_bad_update() {
-    let (data, mut owned) = seed_like(8, 20, 6);
-    // A learning rate this large makes the loss overflow within a few steps.
-    let steps = 200;
-    let config = FitConfig {
-        report_every: 1,
-        ..FitConfig::new(steps, 1e3)
-    };
-    let (outcome, history) = train(&data, &mut owned.view_mut(), &config, |_, _| true);
-    let err = outcome.expect_err("the loss must blow up");
-    let FitError::NonFiniteLoss {
-        step: bad, loss, ..
-    } = err;
-    assert!(!loss.is_finite());
-    assert!(bad > 0 && bad < steps);
-    assert!(history[..bad].iter().all(|l| l.is_finite()));
-    assert!(err.to_string().contains(&format!("step {bad} (lr=1000)")));
+fn non_finite_loss_keeps_the_last_parameters_whose_loss_was_finite() {
+    // These learning rates make the loss overflow at steps 7, 6, 5, 4 and 3:
+    // every residue modulo 3, so the kept parameters are found in each of
+    // the buffers fit rotates.
+    let mut residues = [false; 3];
+    for lr in [0.02, 0.05, 1.0, 5.0, 1e5] {
+        let (data, mut owned) = seed_like(8, 20, 6);
+        let steps = 200;
+        let config = FitConfig {
+            report_every: 1,
+            ..FitConfig::new(steps, lr)
+        };
+        let (outcome, history) = train(&data, &mut owned.view_mut(), &config, |_, _| true);
+        let err = outcome.expect_err("the loss must blow up");
+        let FitError::NonFiniteLoss {
+            step: bad, loss, ..
+        } = err;
+        assert!(!loss.is_finite());
+        assert!(bad > 0 && bad < steps);
+        residues[bad % 3] = true;
+        assert!(history[..bad].iter().all(|l| l.is_finite()));
+        assert!(err.to_string().contains(&format!(
+            "step {bad} (lr={}); the parameters are kept as they were at step {}",
+            PyRepr(lr),
+            bad - 1
+        )));
 
-    // Replay `bad` steps from the same start: the parameters must equal
-    // the failed run's, i.e. the bad step changed nothing.
-    let (_, mut replay) = seed_like(8, 20, 6);
+        // The parameters kept are those after `bad - 1` steps, and their
+        // loss is the last finite one recorded.
+        let (_, mut replay) = seed_like(8, 20, 6);
+        let (outcome, _) = train(
+            &data,
+            &mut replay.view_mut(),
+            &FitConfig::new(bad - 1, lr),
+            |_, _| true,
+        );
+        outcome.expect("the first steps are finite");
+        assert_eq!(replay.w1, owned.w1, "lr {lr}");
+        assert_eq!(replay.w2, owned.w2, "lr {lr}");
+        let mut ws = Workspace::new(data.net, data.rows).expect("a small workspace");
+        let (net, x, y) = (&data.net, &data.x, &data.y);
+        let kept = super::loss(net, &owned.view(), x, y, data.rows, Reduction::Sum, &mut ws);
+        assert_eq!(kept, history[bad - 1], "lr {lr}");
+    }
+    assert_eq!(residues, [true; 3], "failing steps modulo 3");
+}
+
+#[test]
+fn non_finite_loss_at_step_0_changes_nothing() {
+    let (mut data, mut owned) = seed_like(4, 5, 3);
+    data.x[0] = f64::INFINITY;
+    let before = owned.clone();
     let (outcome, _) = train(
         &data,
-        &mut replay.view_mut(),
-        &FitConfig::new(bad, 1e3),
+        &mut owned.view_mut(),
+        &FitConfig::new(5, 1e-3),
         |_, _| true,
     );
-    outcome.expect("the first steps are finite");
-    assert_eq!(replay.w1, owned.w1);
-    assert_eq!(replay.w2, owned.w2);
+    let err = outcome.expect_err("an infinite input");
+    assert!(matches!(err, FitError::NonFiniteLoss { step: 0, .. }));
+    assert!(err
+        .to_string()
+        .contains("before any update; the parameters are unchanged"));
+    assert_eq!(owned.w1, before.w1);
+    assert_eq!(owned.w2, before.w2);
+}
+
+#[test]
+fn the_result_is_in_the_caller_s_buffers_after_odd_and_even_step_counts() {
+    for steps in 1..=6 {
+        let (data, mut fused) = seed_like(6, 7, 3);
+        let mut manual = fused.clone();
+        let (outcome, _) = train(
+            &data,
+            &mut fused.view_mut(),
+            &FitConfig::new(steps, 1e-4),
+            |_, _| true,
+        );
+        outcome.expect("finite");
+        let mut ws = Workspace::new(data.net, data.rows).expect("a small workspace");
+        for _ in 0..steps {
+            let (net, x, y) = (&data.net, &data.x, &data.y);
+            gradients(
+                net,
+                &manual.view(),
+                x,
+                y,
+                data.rows,
+                Reduction::Sum,
+                &mut ws,
+            );
+            let g = ws.gradients().clone();
+            step(&mut manual.view_mut(), &g, 1e-4);
+        }
+        assert_eq!(manual.w1, fused.w1, "{steps} steps");
+        assert_eq!(manual.w2, fused.w2, "{steps} steps");
+    }
+}
+
+#[test]
+fn lr_prints_as_python_s_repr() {
+    let cases = [
+        (1e308, "1e+308"),
+        (1e10, "10000000000.0"),
+        (0.1, "0.1"),
+        (1e-4, "0.0001"),
+        (1e-5, "1e-05"),
+        (1e16, "1e+16"),
+        (1e15, "1000000000000000.0"),
+        (123456.789, "123456.789"),
+        (0.0, "0.0"),
+        (-0.0, "-0.0"),
+        (2.5e-7, "2.5e-07"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (5e-324, "5e-324"),
+        (f64::INFINITY, "inf"),
+        (f64::NAN, "nan"),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(PyRepr(value).to_string(), expected, "{value:e}");
+    }
 }
 
 #[test]

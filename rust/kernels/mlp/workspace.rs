@@ -23,6 +23,10 @@ pub struct Workspace<T> {
     /// The loss's gradient with respect to the pre-activations.
     pub(super) d_hidden: Vec<T>,
     pub(super) gradients: Gradients<T>,
+    /// Parameter-shaped buffers that [`fit`](super::fit) rotates with the
+    /// caller's parameters and the gradients (empty unless built by
+    /// [`Workspace::for_fit`]).
+    pub(super) spare: Gradients<T>,
 }
 
 impl<T: Float> Workspace<T> {
@@ -34,7 +38,6 @@ impl<T: Float> Workspace<T> {
     pub fn new(net: TwoLayer, max_rows: usize) -> Result<Self, AllocError> {
         let hidden = max_rows.checked_mul(net.hidden_dim);
         let output = max_rows.checked_mul(net.output_dim);
-        let bias_len = |len: usize| if net.bias { len } else { 0 };
         Ok(Workspace {
             net,
             max_rows,
@@ -44,13 +47,21 @@ impl<T: Float> Workspace<T> {
             d_predictions: zeroed(output)?,
             d_activations: zeroed(hidden)?,
             d_hidden: zeroed(hidden)?,
-            gradients: Gradients {
-                w1: zeroed(net.input_dim.checked_mul(net.hidden_dim))?,
-                b1: zeroed(Some(bias_len(net.hidden_dim)))?,
-                w2: zeroed(net.hidden_dim.checked_mul(net.output_dim))?,
-                b2: zeroed(Some(bias_len(net.output_dim)))?,
-            },
+            gradients: parameter_shaped(&net)?,
+            spare: Gradients::default(),
         })
+    }
+
+    /// As [`Workspace::new`], plus a second set of parameters, so that
+    /// [`fit`](super::fit) can keep the previous step's parameters without
+    /// copying them every step.
+    ///
+    /// # Errors
+    /// As [`Workspace::new`].
+    pub fn for_fit(net: TwoLayer, max_rows: usize) -> Result<Self, AllocError> {
+        let mut workspace = Self::new(net, max_rows)?;
+        workspace.spare = parameter_shaped(&net)?;
+        Ok(workspace)
     }
 
     /// The largest batch this workspace holds.
@@ -80,4 +91,15 @@ impl<T: Float> Workspace<T> {
             "mlp: batch larger than the workspace"
         );
     }
+}
+
+/// Zeroed buffers shaped like `net`'s parameters (empty biases without them).
+fn parameter_shaped<T: Float>(net: &TwoLayer) -> Result<Gradients<T>, AllocError> {
+    let bias_len = |len: usize| if net.bias { len } else { 0 };
+    Ok(Gradients {
+        w1: zeroed(net.input_dim.checked_mul(net.hidden_dim))?,
+        b1: zeroed(Some(bias_len(net.hidden_dim)))?,
+        w2: zeroed(net.hidden_dim.checked_mul(net.output_dim))?,
+        b2: zeroed(Some(bias_len(net.output_dim)))?,
+    })
 }
