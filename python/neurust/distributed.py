@@ -15,7 +15,8 @@ import contextlib
 import datetime
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -241,6 +242,7 @@ class _FlatBuffers:
         for name, view in self.param_views.items():
             view.copy_(torch.from_numpy(current[name]).to(device))
         self.native = self._native_views()
+        self.steps_done = 0
 
     def _native_views(self) -> dict[str, Any] | None:
         """The parameter views as the backend's arrays, or None where it must copy them."""
@@ -312,6 +314,49 @@ def _agree(group: Any, config: dict[str, Any], error: BaseException | None) -> l
     return [int(other["rows"]) for other in configs]
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """One rank's checked arguments of a distributed fit."""
+
+    x: np.ndarray
+    y: np.ndarray
+    steps: int
+    lr: float
+    batch_size: int | None
+    reduction: str
+
+    def config(self, net: TwoLayerNet) -> dict[str, Any]:
+        """What every rank must agree on (and its own row count)."""
+        return {
+            "input_dim": net.input_dim,
+            "hidden_dim": net.hidden_dim,
+            "output_dim": net.output_dim,
+            "activation": net.activation,
+            "bias": net.bias,
+            "dtype": net.dtype.name,
+            "device": net.backend.device,
+            "steps": self.steps,
+            "lr": self.lr,
+            "reduction": self.reduction,
+            "batch_size": self.batch_size,
+            "rows": self.x.shape[0],
+        }
+
+
+def _settings(
+    net: TwoLayerNet, X: Any, Y: Any, steps: Any, lr: Any, batch_size: Any, reduction: Any
+) -> _Settings:
+    """The arguments checked by the rules ``fit`` applies without ``distributed``."""
+    steps = positive_int(steps, "steps")
+    lr = learning_rate(lr)
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size")
+    reduction = choice(reduction, "reduction", REDUCTIONS)
+    x = net._inputs(X)
+    y = net._targets(Y, x.shape[0])
+    return _Settings(x, y, steps, lr, batch_size, reduction)
+
+
 def _fit(
     net: TwoLayerNet,
     X: Any,
@@ -326,88 +371,82 @@ def _fit(
     """``TwoLayerNet.fit(..., distributed=...)``: see its docstring."""
     dist = _torch_distributed()
     group = _group(distributed, net.backend.device)
-    rank = dist.get_rank(group)
-    config: dict[str, Any] = {}
-    local_error: BaseException | None = None
+    settings: _Settings | None = None
     try:
-        steps = positive_int(steps, "steps")
-        lr = learning_rate(lr)
-        if batch_size is not None:
-            batch_size = positive_int(batch_size, "batch_size")
-        reduction = choice(reduction, "reduction", REDUCTIONS)
-        x = net._inputs(X)
-        y = net._targets(Y, x.shape[0])
-        config = {
-            "input_dim": net.input_dim,
-            "hidden_dim": net.hidden_dim,
-            "output_dim": net.output_dim,
-            "activation": net.activation,
-            "bias": net.bias,
-            "dtype": net.dtype.name,
-            "device": net.backend.device,
-            "steps": steps,
-            "lr": lr,
-            "reduction": reduction,
-            "batch_size": batch_size,
-            "rows": x.shape[0],
-        }
+        settings = _settings(net, X, Y, steps, lr, batch_size, reduction)
     except (TypeError, ValueError) as error:
-        local_error = error
-    rows = _agree(group, config, local_error)
+        _agree(group, {}, error)  # raises here, and on every other rank
+    assert settings is not None
+    rows = _agree(group, settings.config(net), None)
 
     buffers = _FlatBuffers(net)
     _collective(
         "broadcasting rank 0's parameters",
         lambda: dist.broadcast(buffers.params, src=dist.get_global_rank(group, 0), group=group),
     )
-    backend = net.backend
-    x_native, y_native = backend.from_numpy(x), backend.from_numpy(y)
-    output_dim = net.output_dim
-    gradients, update = buffers.grads[: buffers.size], buffers.params
-    # The parameters of the step before: a non-finite loss returns to them.
-    previous = update.clone()
-    history = np.zeros(steps, dtype=net.dtype)
-    done = 0
-    every = max(1, steps // 100)
-    shown = progress and rank == 0
-    bar_context = progress_bar(steps, "training", show_loss=True) if shown else None
+    history = np.zeros(settings.steps, dtype=net.dtype)
+    shown = progress and dist.get_rank(group) == 0
+    bar_context = progress_bar(settings.steps, "training", show_loss=True) if shown else None
     with bar_context or contextlib.nullcontext() as bar:
         try:
-            for step in range(steps):
-                start, end = batch_bounds(rows[rank], batch_size, step)
-                batch_x = x_native if end - start == rows[rank] else x_native[start:end]
-                batch_y = y_native if end - start == rows[rank] else y_native[start:end]
-                loss, grads = backend.mlp_gradients(
-                    batch_x, batch_y, buffers.native_params(), net.activation, "sum"
-                )
-                buffers.store(loss, grads)
-                _collective(
-                    f"summing the gradients of step {step}",
-                    lambda: dist.all_reduce(buffers.grads, group=group),
-                )
-                if reduction == "mean":
-                    count = sum(_batch_rows(n, batch_size, step) for n in rows) * output_dim
-                    buffers.grads.div_(count)
-                global_loss = buffers.grads[buffers.size].item()
-                history[step] = global_loss
-                if not math.isfinite(global_loss):
-                    if step:
-                        update.copy_(previous)
-                    raise non_finite_error(global_loss, step, lr)
-                previous.copy_(update)
-                gradients.mul_(lr)
-                update.sub_(gradients)
-                done = step + 1
-                if bar is not None and (done % every == 0 or done == steps):
-                    bar.update(done, global_loss)
+            for done in _steps(net, settings, rows, group, buffers, history):
+                every = max(1, settings.steps // 100)
+                if bar is not None and (done % every == 0 or done == settings.steps):
+                    bar.update(done, float(history[done - 1]))
         except BaseException as error:
             net.load_parameters(buffers.numpy_params())
-            net.history_ = history[:done].copy()
+            net.history_ = history[: buffers.steps_done].copy()
             attach(error, net.parameters(), net.history_)
             raise
     net.load_parameters(buffers.numpy_params())
     net.history_ = history
     return history
+
+
+def _steps(
+    net: TwoLayerNet,
+    settings: _Settings,
+    rows: list[int],
+    group: Any,
+    buffers: _FlatBuffers,
+    history: np.ndarray,
+) -> Iterator[int]:
+    """Take the fit's steps, filling ``history``; yield the count done after each."""
+    dist = _torch_distributed()
+    rank = dist.get_rank(group)
+    backend = net.backend
+    x_native, y_native = backend.from_numpy(settings.x), backend.from_numpy(settings.y)
+    gradients, update = buffers.grads[: buffers.size], buffers.params
+    # The parameters of the step before: a non-finite loss returns to them.
+    previous = update.clone()
+    batch_size, lr = settings.batch_size, settings.lr
+    for step in range(settings.steps):
+        start, end = batch_bounds(rows[rank], batch_size, step)
+        whole = end - start == rows[rank]
+        batch_x = x_native if whole else x_native[start:end]
+        batch_y = y_native if whole else y_native[start:end]
+        loss, grads = backend.mlp_gradients(
+            batch_x, batch_y, buffers.native_params(), net.activation, "sum"
+        )
+        buffers.store(loss, grads)
+        _collective(
+            f"summing the gradients of step {step}",
+            lambda: dist.all_reduce(buffers.grads, group=group),
+        )
+        if settings.reduction == "mean":
+            count = sum(_batch_rows(n, batch_size, step) for n in rows) * net.output_dim
+            buffers.grads.div_(count)
+        global_loss = buffers.grads[buffers.size].item()
+        history[step] = global_loss
+        if not math.isfinite(global_loss):
+            if step:
+                update.copy_(previous)
+            raise non_finite_error(global_loss, step, lr)
+        previous.copy_(update)
+        gradients.mul_(lr)
+        update.sub_(gradients)
+        buffers.steps_done = step + 1
+        yield step + 1
 
 
 def _batch_rows(rows: int, batch_size: int | None, step: int) -> int:
