@@ -79,7 +79,7 @@ def test_a_loop_of_gradients_and_steps_matches_numpy() -> None:
     assert all(np.array_equal(kept[-1][k], params["rust"][k]) for k in kept[-1])
 
 
-def test_a_product_cut_into_more_panels_than_threads_has_the_same_bits(
+def test_a_product_cut_into_self_scheduled_panels_has_the_same_bits(
     restore_threads: None,
 ) -> None:
     rng = np.random.default_rng(2)
