@@ -20,6 +20,7 @@ __all__ = [
     "mlp_forward",
     "mlp_gradients",
     "mlp_loss",
+    "mlp_step",
     "relu",
     "relu_grad",
     "set_num_threads",
@@ -71,6 +72,7 @@ def mlp_gradients(
     reduction: str = "sum",
     /,
 ) -> tuple[_Float, _Array, _Array | None, _Array, _Array | None]: ...
+def mlp_step(value: npt.ArrayLike, grad: npt.ArrayLike, lr: float, /) -> _Array: ...
 def mlp_fit(
     x: npt.ArrayLike,
     y: npt.ArrayLike,

@@ -5,6 +5,7 @@
 //! be built only once). Kernels split work into chunks whose boundaries do not
 //! depend on the thread count, so results are identical for any count.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -138,6 +139,113 @@ pub fn for_each_part<P: Send>(parts: impl IntoIterator<Item = P>, work: impl Fn(
     });
 }
 
+/// Runs `work(index)` for every index below `count`, self-scheduled: the
+/// calling thread and up to `num_threads() - 1` pool threads each take the
+/// next index from a shared counter until none is left, and the call
+/// returns once every index is done. When another process holds a core, the
+/// thread on the free core takes the parts the other cannot, and the call
+/// never waits for a pool thread that has not started: a late helper finds
+/// the job closed and leaves. (With a scope, a worker pinned to a busy core
+/// made each hand-off wait for its time slice: the seeds' fit took 6× as
+/// long beside a busy loop on that core.)
+pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
+    let helpers = num_threads().min(count).saturating_sub(1);
+    if helpers == 0 {
+        return (0..count).for_each(work);
+    }
+    let work: &(dyn Fn(usize) + Sync) = &work;
+    // SAFETY: only the lifetime is erased. A helper calls `work` only
+    // between a successful `Shared::enter` and its `leave`, and `Closer`
+    // (below, also on unwinding) closes the job and waits until every
+    // entered helper has left before this function returns.
+    let work: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(work) };
+    let shared = Arc::new(Shared {
+        next: AtomicUsize::new(0),
+        count,
+        state: AtomicUsize::new(0),
+        caller: std::thread::current(),
+        work: WorkPtr(work),
+    });
+    let pool = Arc::clone(&slot().read().unwrap_or_else(|e| e.into_inner()).pool);
+    for _ in 0..helpers {
+        let shared = Arc::clone(&shared);
+        pool.spawn(move || {
+            if shared.enter() {
+                shared.run();
+                shared.leave();
+            }
+        });
+    }
+    let closer = Closer(&shared);
+    shared.run();
+    drop(closer);
+}
+
+/// The `CLOSED` bit of `Shared::state`; the other bits count the helpers
+/// inside the job.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// `work` behind a pointer that may cross threads (it is `Sync`).
+struct WorkPtr(&'static (dyn Fn(usize) + Sync));
+
+struct Shared {
+    next: AtomicUsize,
+    count: usize,
+    state: AtomicUsize,
+    caller: std::thread::Thread,
+    work: WorkPtr,
+}
+
+impl Shared {
+    fn run(&self) {
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.count {
+                break;
+            }
+            (self.work.0)(index);
+        }
+    }
+
+    /// Joins the job unless the caller has closed it.
+    fn enter(&self) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & CLOSED != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    fn leave(&self) {
+        if self.state.fetch_sub(1, Ordering::AcqRel) == CLOSED + 1 {
+            self.caller.unpark();
+        }
+    }
+}
+
+/// Closes the job and waits for the helpers inside it, also when the
+/// caller's own part panics.
+struct Closer<'a>(&'a Shared);
+
+impl Drop for Closer<'_> {
+    fn drop(&mut self) {
+        self.0.state.fetch_or(CLOSED, Ordering::AcqRel);
+        while self.0.state.load(Ordering::Acquire) != CLOSED {
+            std::thread::park();
+        }
+    }
+}
+
 /// Whether a memory-bound job of `elements` is worth splitting over threads.
 #[inline]
 pub fn worth_parallel(elements: usize) -> bool {
@@ -148,4 +256,25 @@ pub fn worth_parallel(elements: usize) -> bool {
 #[inline]
 pub fn worth_parallel_from(elements: usize, min_elements: usize) -> bool {
     elements >= min_elements && num_threads() > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_each_index_runs_every_index_once() {
+        let before = num_threads();
+        for threads in [1, 2, 3] {
+            set_num_threads(threads);
+            for count in [0, 1, 2, 5, 33] {
+                let runs: Vec<AtomicUsize> = (0..count).map(|_| AtomicUsize::new(0)).collect();
+                for_each_index(count, |index| {
+                    runs[index].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+            }
+        }
+        set_num_threads(before);
+    }
 }

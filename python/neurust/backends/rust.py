@@ -69,7 +69,13 @@ class RustBackend(BaseBackend):
         return loss, grads
 
     def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
-        return {name: value - lr * grads[name] for name, value in params.items()}
+        """New parameters ``w - lr * dw``, numpy's bits in one pass (the inputs are left alone).
+
+        The result arrays may reuse the memory of earlier results that no
+        longer have any reference (a loop's last-but-one step), sparing fresh
+        pages each step.
+        """
+        return {name: _core.mlp_step(value, grads[name], lr) for name, value in params.items()}
 
     def mlp_fit(
         self,

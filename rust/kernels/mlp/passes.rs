@@ -230,9 +230,28 @@ pub fn gradients_into<T: Element>(
 
 fn descend<T: Element>(params: &mut [T], gradients: &[T], learning_rate: T) {
     assert_eq!(params.len(), gradients.len(), "mlp: gradient shape");
-    // `w - (lr * g)`, rounded as numpy's `w -= lr * g` rounds it.
     for (w, &g) in params.iter_mut().zip(gradients) {
-        *w -= learning_rate * g;
+        *w = descended(*w, g, learning_rate);
+    }
+}
+
+/// `w - (lr * g)`, rounded as numpy's `w - lr * g` rounds it (no fused
+/// multiply-add).
+#[inline(always)]
+fn descended<T: Element>(w: T, g: T, learning_rate: T) -> T {
+    w - learning_rate * g
+}
+
+/// `out = params - learning_rate * gradients`, element by element, with the
+/// rounding of [`step`].
+///
+/// # Panics
+/// If the three slices differ in length.
+pub fn step_into<T: Element>(out: &mut [T], params: &[T], gradients: &[T], learning_rate: T) {
+    assert_eq!(params.len(), gradients.len(), "mlp: gradient shape");
+    assert_eq!(out.len(), params.len(), "mlp: step output shape");
+    for ((o, &w), &g) in out.iter_mut().zip(params).zip(gradients) {
+        *o = descended(w, g, learning_rate);
     }
 }
 

@@ -1,0 +1,92 @@
+"""The Rust backend's step and its reuse of result arrays nothing refers to any more."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import neurust as nr
+from neurust import _core
+from neurust.backends import get_backend
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lr", [0.1, 1e-3, 1 / 3])
+def test_step_has_the_bits_of_numpy(dtype: type, lr: float) -> None:
+    rng = np.random.default_rng(0)
+    value, grad = rng.normal(size=(40, 7)).astype(dtype), rng.normal(size=(40, 7)).astype(dtype)
+    want = value - lr * grad
+    got = _core.mlp_step(value, grad, lr)
+    assert got.dtype == want.dtype
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+def test_step_leaves_its_inputs_alone_and_promotes_like_numpy() -> None:
+    value, grad = np.ones(3, np.float32), np.full(3, 2.0)
+    got = _core.mlp_step(value, grad, 0.5)
+    assert got.dtype == np.float64
+    assert value.tolist() == [1.0] * 3 and grad.tolist() == [2.0] * 3
+    assert _core.mlp_step([1.0, 2.0], [10.0, -10.0], 0.5).tolist() == [-4.0, 7.0]
+
+
+def test_step_names_a_shape_mismatch() -> None:
+    with pytest.raises(ValueError, match=r"grad has shape \(3, 7\), but value has shape \(4, 7\)"):
+        _core.mlp_step(np.ones((4, 7)), np.ones((3, 7)), 0.1)
+
+
+def test_a_result_still_referenced_is_never_reused() -> None:
+    value, grad = np.ones((5, 5)), np.ones((5, 5))
+    first = _core.mlp_step(value, grad, 0.1)
+    view = _core.mlp_step(value, grad, 0.2)[1:]  # only a view keeps this result
+    held = _core.mlp_step(value, grad, 0.3)
+    gc.collect()
+    results = [_core.mlp_step(value, grad, 0.5) for _ in range(40)]
+    assert all(r is not first and r is not held for r in results)
+    assert not any(np.shares_memory(r, view) for r in results)
+    assert np.all(first == 0.9) and np.all(view == 0.8) and np.all(held == 0.7)
+
+
+def test_a_result_with_a_weak_reference_is_never_reused() -> None:
+    value, grad = np.ones(4), np.ones(4)
+    watchers = []
+    for _ in range(40):
+        result = _core.mlp_step(value, grad, 0.25)
+        watchers.append(weakref.ref(result))
+        del result
+    later = [_core.mlp_step(value, grad, 0.5) for _ in range(40)]
+    alive = [watcher() for watcher in watchers if watcher() is not None]
+    assert all(np.all(old == 0.75) for old in alive)
+    assert not any(old is new for old in alive for new in later)
+
+
+def test_a_loop_of_gradients_and_steps_matches_numpy() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(64, 30)), rng.normal(size=(64, 1))
+    start = {"w1": rng.normal(size=(30, 10)), "w2": rng.normal(size=(10, 1))}
+    params = {name: {k: v.copy() for k, v in start.items()} for name in ("rust", "numpy")}
+    kept = []
+    for _ in range(6):
+        for name, backend in (("rust", get_backend("rust")), ("numpy", get_backend("numpy"))):
+            _, grads = backend.mlp_gradients(x, y, params[name], "relu", "sum")
+            params[name] = backend.mlp_step(params[name], grads, 1e-3)
+        kept.append({k: v.copy() for k, v in params["rust"].items()})
+        for k in params["rust"]:
+            np.testing.assert_allclose(params["rust"][k], params["numpy"][k], rtol=1e-10)
+    # Results handed out earlier keep their values while referenced.
+    assert all(np.array_equal(kept[-1][k], params["rust"][k]) for k in kept[-1])
+
+
+def test_a_product_cut_into_self_scheduled_panels_has_the_same_bits(
+    restore_threads: None,
+) -> None:
+    rng = np.random.default_rng(2)
+    x, w = rng.normal(size=(2100, 300)), rng.normal(size=(300, 257))
+    results = []
+    for threads in (1, 2, 3):
+        nr.set_num_threads(threads)
+        results.append(nr.linear(x, w))
+    for result in results[1:]:
+        assert np.array_equal(result.view(np.uint8), results[0].view(np.uint8))
