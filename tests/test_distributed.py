@@ -184,6 +184,12 @@ def _child(scenario: str, out: Path) -> None:
         _child_errors(rank, out)
     else:
         _child_stop(rank, out, scenario)
+    # As a training script should end: together, then without the group, so
+    # that no rank tears the group down under another.
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 # --- the parent ------------------------------------------------------------------------------

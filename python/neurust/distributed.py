@@ -11,6 +11,7 @@ so the parameters stay bit-identical everywhere. Launch the ranks with
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import math
@@ -129,7 +130,17 @@ def init(backend: str | None = None, timeout: float | None = None) -> ProcessGro
 
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
+    # A group left to the interpreter's exit can end the process with C++'s
+    # "terminate called without an active exception" (its threads are still
+    # joinable): close the group neurust opened while Python still runs.
+    atexit.register(_close_group)
     return dist.group.WORLD
+
+
+def _close_group() -> None:
+    dist = _torch_distributed()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _group(distributed: Any, device: str) -> Any:

@@ -5,7 +5,7 @@
 //! be built only once). Kernels split work into chunks whose boundaries do not
 //! depend on the thread count, so results are identical for any count.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -163,6 +163,7 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
         next: AtomicUsize::new(0),
         count,
         state: AtomicUsize::new(0),
+        panicked: AtomicBool::new(false),
         caller: std::thread::current(),
         work: WorkPtr(work),
     });
@@ -171,7 +172,12 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
         let shared = Arc::clone(&shared);
         pool.spawn(move || {
             if shared.enter() {
-                shared.run();
+                // A panic on a pool thread would abort the process: carry it
+                // to the caller instead, after leaving the job.
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.run()));
+                if run.is_err() {
+                    shared.panicked.store(true, Ordering::Release);
+                }
                 shared.leave();
             }
         });
@@ -179,6 +185,10 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
     let closer = Closer(&shared);
     shared.run();
     drop(closer);
+    assert!(
+        !shared.panicked.load(Ordering::Acquire),
+        "a part run on neurust's pool panicked"
+    );
 }
 
 /// The `CLOSED` bit of `Shared::state`; the other bits count the helpers
@@ -192,6 +202,7 @@ struct Shared {
     next: AtomicUsize,
     count: usize,
     state: AtomicUsize,
+    panicked: AtomicBool,
     caller: std::thread::Thread,
     work: WorkPtr,
 }

@@ -11,7 +11,7 @@ use pyo3::types::PyTuple;
 use super::args::{parse_activation, parse_reduction, Arrays, Raw};
 use crate::bindings::convert::{
     as_slice, as_slice_mut, float_arrays, maybe_detached, new_array, out_array, scalar, shape_str,
-    PyFloat,
+    Out, PyFloat,
 };
 use crate::kernels::activation::Activation;
 use crate::kernels::mlp::{self, GradientsMut, Reduction, TwoLayer, Workspace};
@@ -103,6 +103,11 @@ static SPARE: Mutex<Vec<Py<PyAny>>> = Mutex::new(Vec::new());
 /// parameters of two steps, with biases).
 const SPARE_MAX: usize = 16;
 
+/// The largest array `SPARE` keeps, in bytes, so that it holds at most
+/// 64 MiB a process has finished with. Above it the product's own time
+/// dwarfs the fresh pages' (the seeds' largest gradient is 0.8 MB).
+const SPARE_MAX_BYTES: usize = 4 << 20;
+
 /// Whether `SPARE` holds the only reference to `entry` (callers hold the GIL).
 fn only_spare(entry: &Py<PyAny>) -> bool {
     // SAFETY: `entry` is a live object.
@@ -131,7 +136,10 @@ fn unseen<'py, T: PyFloat>(
     if weakly_held || array.shape() != shape {
         return None;
     }
-    out_array::<T>(array.as_any(), shape).ok()
+    match out_array::<T>(array.as_any(), shape).ok()? {
+        Out::Direct(direct) => Some(direct),
+        Out::Cast(_) => None,
+    }
 }
 
 /// A C-order array of `shape` whose every element the caller writes: one
@@ -148,6 +156,9 @@ fn recycled_array<'py, T: PyFloat>(
     }
     // Allocated without the lock held: numpy may run Python code.
     let array = new_array::<T>(py, shape)?;
+    if shape.iter().product::<usize>() * std::mem::size_of::<T>() > SPARE_MAX_BYTES {
+        return Ok(array);
+    }
     let kept = array.clone().into_any().unbind();
     let dropped = {
         let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
