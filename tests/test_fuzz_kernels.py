@@ -35,29 +35,14 @@ from _fuzzing import (
     rtol,
     same_values,
     shape_or_any,
+    sigmoid_grad_references,
+    sigmoid_references,
 )
 
 UNARY = ("relu", "sigmoid", "step")
 GRADIENTS = ("relu_grad", "sigmoid_grad")
 
 # --- the right answers -----------------------------------------------------------------------
-
-
-def sigmoid_references(x: np.ndarray) -> list[np.ndarray]:
-    """The sigmoid computed exactly (longdouble) and as numpy computes it in ``x.dtype``."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        wide = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(x.dtype)
-        narrow = (1 / (1 + np.exp(-x))).astype(x.dtype)
-    return [wide, narrow]
-
-
-def sigmoid_grad_references(x: np.ndarray, grad: np.ndarray) -> list[np.ndarray]:
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        s_wide = 1 / (1 + np.exp(-x.astype(np.longdouble)))
-        wide = (grad.astype(np.longdouble) * s_wide * (1 - s_wide)).astype(x.dtype)
-        s = (1 / (1 + np.exp(-x))).astype(x.dtype)
-        narrow = (grad * s * (1 - s)).astype(x.dtype)
-    return [wide, narrow]
 
 
 def expect_weighted_sum(inputs: Any, weights: Any) -> Checker:

@@ -72,22 +72,7 @@ pub fn add_row_vector<T: Element>(out: &mut [T], row: &[T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
-        let mut out = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                out[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
-            }
-        }
-        out
-    }
-
-    fn filled(len: usize, seed: usize) -> Vec<f64> {
-        (0..len)
-            .map(|i| (((i + seed) * 2654435761) % 2001) as f64 / 1000.0 - 1.0)
-            .collect()
-    }
+    use crate::kernels::gemm::tests::{filled, naive};
 
     #[test]
     fn inner_slices_sum_to_the_whole_product() {

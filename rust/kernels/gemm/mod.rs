@@ -16,7 +16,7 @@ mod view;
 #[cfg(test)]
 mod fake_cblas;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use view::View;
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::kernels::parallel;
 
-fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+pub(crate) fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
     let mut out = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
@@ -13,7 +13,7 @@ fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
     out
 }
 
-fn filled(len: usize, seed: usize) -> Vec<f64> {
+pub(crate) fn filled(len: usize, seed: usize) -> Vec<f64> {
     (0..len)
         .map(|i| (((i + seed) * 2654435761) % 2001) as f64 / 1000.0 - 1.0)
         .collect()
