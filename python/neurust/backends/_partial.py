@@ -47,14 +47,7 @@ def attach(error: BaseException, params: dict[str, Any], history: Any) -> BaseEx
 def partial_fit_of(error: BaseException) -> PartialFit | None:
     """The :class:`PartialFit` a stopped fit attached to ``error``, or None for any other error.
 
-    The Rust backend's errors still carry only the 0.1 attributes (the binding
-    sets ``history``, ``backends/rust.py`` adds ``params``): those are read
-    into a PartialFit here, so callers need no second path.
+    Every backend, the Rust binding included, attaches it through :func:`attach`.
     """
     partial = getattr(error, "partial_fit", None)
-    if isinstance(partial, PartialFit):
-        return partial
-    params, history = getattr(error, "params", None), getattr(error, "history", None)
-    if isinstance(params, dict) and history is not None:
-        return PartialFit(params, np.asarray(history))
-    return None
+    return partial if isinstance(partial, PartialFit) else None
