@@ -79,6 +79,42 @@ def test_a_loop_of_gradients_and_steps_matches_numpy() -> None:
     assert all(np.array_equal(kept[-1][k], params["rust"][k]) for k in kept[-1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_a_kept_workspace_carries_nothing_over(dtype: type, activation: str) -> None:
+    # The binding keeps each dtype's last workspace for the next call of the
+    # same net; a larger batch before a smaller one leaves its values (here
+    # NaN) in the buffers' tails, and another net must not reuse it at all.
+    rng = np.random.default_rng(2)
+
+    def arrays(rows: int, inputs: int, fill: float | None = None) -> tuple:
+        x = rng.normal(size=(rows, inputs)).astype(dtype)
+        y = rng.normal(size=(rows, 1)).astype(dtype)
+        if fill is not None:
+            x[:] = fill
+        return x, y
+
+    def params(inputs: int, hidden: int) -> dict[str, np.ndarray]:
+        return {
+            "w1": rng.normal(size=(inputs, hidden)).astype(dtype),
+            "b1": rng.normal(size=hidden).astype(dtype),
+            "w2": rng.normal(size=(hidden, 1)).astype(dtype),
+            "b2": rng.normal(size=1).astype(dtype),
+        }
+
+    x, y = arrays(16, 7)
+    p = params(7, 5)
+    first = _core.mlp_gradients(x, y, *p.values(), activation, "sum")
+    first_forward = _core.mlp_forward(x, *p.values(), activation)
+    _core.mlp_gradients(*arrays(64, 7, fill=np.nan), *p.values(), activation, "sum")
+    _core.mlp_gradients(*arrays(3, 9), *params(9, 5).values(), activation, "mean")
+    _core.mlp_forward(arrays(64, 7, fill=np.inf)[0], *p.values(), activation)
+    again = _core.mlp_gradients(x, y, *p.values(), activation, "sum")
+    for old, new in zip(first, again, strict=True):
+        assert np.asarray(old).tobytes() == np.asarray(new).tobytes()
+    assert _core.mlp_forward(x, *p.values(), activation).tobytes() == first_forward.tobytes()
+
+
 def test_a_product_cut_into_self_scheduled_panels_has_the_same_bits(
     restore_threads: None,
 ) -> None:

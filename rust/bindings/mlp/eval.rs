@@ -43,7 +43,7 @@ fn evaluate<'py>(
     }
 }
 
-fn evaluate_typed<'py, T: PyFloat>(
+fn evaluate_typed<'py, T: PyFloat + Kept>(
     arrays: Arrays<'py, T>,
     activation: Activation,
     what: Evaluation,
@@ -56,7 +56,7 @@ fn evaluate_typed<'py, T: PyFloat>(
         (_, Some(y)) => unsafe { as_slice(y) },
         (_, None) => return Err(PyValueError::new_err("y is required")),
     };
-    let mut workspace = Workspace::<T>::new(net, rows)?;
+    let mut workspace = KeptWorkspace::<T>::take(net, rows)?;
     // SAFETY: see `Arrays::params`; `x` is likewise only read.
     let (params, x) = unsafe { (arrays.params(), as_slice(&arrays.x)) };
     let work = work(&net, rows);
@@ -88,6 +88,79 @@ fn evaluate_typed<'py, T: PyFloat>(
                 mlp::gradients_into(&net, &params, x, y, rows, reduction, ws, &mut out)
             });
             grads.into_tuple(scalar(py, loss)?)
+        }
+    }
+}
+
+/// The workspace of the last evaluation, one per dtype, kept for the next:
+/// a training loop calls `mlp_gradients` with the same net and batch every
+/// step, and fresh buffers are fresh pages to fault in every call.
+static KEPT_F64: Mutex<Option<Workspace<f64>>> = Mutex::new(None);
+static KEPT_F32: Mutex<Option<Workspace<f32>>> = Mutex::new(None);
+
+/// The largest workspace kept between calls, in bytes (the seeds' net at
+/// 1024 rows needs 5 MB).
+const KEPT_MAX_BYTES: usize = 32 << 20;
+
+/// The dtypes with a kept workspace.
+trait Kept: Sized + 'static {
+    fn slot() -> &'static Mutex<Option<Workspace<Self>>>;
+}
+
+impl Kept for f64 {
+    fn slot() -> &'static Mutex<Option<Workspace<f64>>> {
+        &KEPT_F64
+    }
+}
+
+impl Kept for f32 {
+    fn slot() -> &'static Mutex<Option<Workspace<f32>>> {
+        &KEPT_F32
+    }
+}
+
+/// A workspace taken from its slot (or new, when the kept one is for
+/// another net, too small, or in use by another thread), put back on drop.
+/// Every buffer is written by a pass before it is read, so what a previous
+/// call left in it does not matter.
+struct KeptWorkspace<T: Kept + PyFloat>(Option<Workspace<T>>);
+
+impl<T: Kept + PyFloat> KeptWorkspace<T> {
+    fn take(net: TwoLayer, rows: usize) -> PyResult<Self> {
+        let kept = T::slot().lock().unwrap_or_else(|e| e.into_inner()).take();
+        let workspace = match kept {
+            Some(workspace) if workspace.fits(&net, rows) => workspace,
+            _ => Workspace::new(net, rows)?,
+        };
+        Ok(KeptWorkspace(Some(workspace)))
+    }
+}
+
+impl<T: Kept + PyFloat> std::ops::Deref for KeptWorkspace<T> {
+    type Target = Workspace<T>;
+    fn deref(&self) -> &Workspace<T> {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Kept + PyFloat> std::ops::DerefMut for KeptWorkspace<T> {
+    fn deref_mut(&mut self) -> &mut Workspace<T> {
+        self.0.as_mut().expect("present until dropped")
+    }
+}
+
+impl<T: Kept + PyFloat> Drop for KeptWorkspace<T> {
+    fn drop(&mut self) {
+        let Some(workspace) = self.0.take() else {
+            return;
+        };
+        if workspace.bytes() <= KEPT_MAX_BYTES {
+            // The one it replaces (another thread's) is freed after the lock.
+            let replaced = T::slot()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .replace(workspace);
+            drop(replaced);
         }
     }
 }

@@ -84,6 +84,25 @@ impl<T: Float> Workspace<T> {
         &self.activations[..rows * self.net.hidden_dim]
     }
 
+    /// Whether it serves `net` for batches of `rows` rows.
+    pub fn fits(&self, net: &TwoLayer, rows: usize) -> bool {
+        self.net == *net && rows <= self.max_rows
+    }
+
+    /// The bytes its buffers hold.
+    pub fn bytes(&self) -> usize {
+        let params = |g: &Gradients<T>| g.w1.len() + g.b1.len() + g.w2.len() + g.b2.len();
+        let elements = self.hidden.len()
+            + self.activations.len()
+            + self.predictions.len()
+            + self.d_predictions.len()
+            + self.d_activations.len()
+            + self.d_hidden.len()
+            + params(&self.gradients)
+            + params(&self.spare);
+        elements * std::mem::size_of::<T>()
+    }
+
     pub(super) fn check(&self, net: &TwoLayer, rows: usize) {
         assert_eq!(&self.net, net, "mlp: workspace built for another net");
         assert!(
