@@ -9,6 +9,7 @@ out after a few seconds, so a hang fails the test instead of stalling CI.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +157,32 @@ def _child_errors(rank: int, out: Path) -> None:
     outcomes["retrained"] = _outcome(lambda: net.fit(x, y, steps=3, lr=1e-3, distributed=True))
     net = _net("rust", "float64", "relu", False, seed=0)
     outcomes["after"] = _outcome(lambda: net.fit(x, y, steps=3, lr=0.01, distributed=True))
+    outcomes["bars"] = _bars_shown(net, x, y)
+    outcomes["bars history"] = [float(value) for value in net.history_]
     (out / f"errors-{rank}.json").write_text(json.dumps(outcomes))
+
+
+def _bars_shown(net: nr.TwoLayerNet, x: np.ndarray, y: np.ndarray) -> list[list[Any]]:
+    """The (steps, loss) updates of every progress bar a ``progress=True`` fit opens here."""
+    real = nr.distributed.progress_bar
+    bars: list[list[Any]] = []
+
+    @contextlib.contextmanager
+    def recording(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        updates: list[Any] = []
+        bars.append(updates)
+        with real(*args, **kwargs) as bar:
+            assert bar is not None
+            inner = bar.update
+            bar.update = lambda done, loss=None: (updates.append([done, loss]), inner(done, loss))
+            yield bar
+
+    nr.distributed.progress_bar = recording  # type: ignore[attr-defined]
+    try:
+        net.fit(x, y, steps=5, lr=0.01, distributed=True, progress=True)
+    finally:
+        nr.distributed.progress_bar = real  # type: ignore[attr-defined]
+    return bars
 
 
 def _child_stop(rank: int, out: Path, how: str) -> None:
@@ -354,6 +381,16 @@ def test_a_diverged_net_keeps_the_last_finite_parameters_and_trains_again(
 def test_the_group_still_trains_after_the_errors(errors: list[dict[str, Any]]) -> None:
     assert errors[0]["after"]["type"] is None
     assert errors[0]["after"]["history"] == errors[1]["after"]["history"]
+
+
+def test_only_rank_0_shows_the_progress_bar_with_the_global_loss(
+    errors: list[dict[str, Any]],
+) -> None:
+    assert errors[1]["bars"] == []
+    [updates] = errors[0]["bars"]
+    assert [done for done, _ in updates][-1] == 5
+    # The loss it shows is the global one (the sum over both ranks' rows).
+    assert updates[-1][1] == errors[0]["bars history"][-1] == errors[1]["bars history"][-1]
 
 
 def test_ctrl_c_on_torchrun_stops_every_rank(tmp_path: Path) -> None:
