@@ -490,6 +490,18 @@ def test_fit_rejects_a_distributed_that_is_not_a_group() -> None:
         net.fit(*_data(4, "float64"), steps=1, lr=0.01, distributed="yes")
 
 
+def test_ranks_that_share_a_gpu_are_named() -> None:
+    # NCCL needs a GPU per rank; a user-made group whose ranks all stayed on
+    # GPU 0 must fail before the first step (checked on the gathered places:
+    # there is no GPU here to start NCCL on).
+    from neurust.distributed import _shared_gpu
+
+    assert _shared_gpu([None, None]) is None
+    assert _shared_gpu(["a:0", "a:1", "b:0", "b:1"]) is None
+    assert _shared_gpu(["a:0", "a:1", "a:0"]) == "ranks 0 and 2 both compute on GPU 0 of a"
+    assert _shared_gpu(["node:7:1", "node:7:1"]) == "ranks 0 and 1 both compute on GPU 1 of node:7"
+
+
 @pytest.mark.parametrize("rows", [0, 1, 7, 8, 9])
 def test_shard_gives_contiguous_shares_that_make_up_the_whole(rows: int) -> None:
     x, y = np.arange(rows * 2.0).reshape(rows, 2).copy(), np.arange(float(rows))

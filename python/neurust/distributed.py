@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import math
 import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -313,7 +314,7 @@ def _agree(group: Any, config: dict[str, Any], error: BaseException | None) -> l
         raise ValueError(f"another rank could not start the fit ({reasons})")
     configs = [item["config"] for item in gathered]
     for key, value in config.items():
-        if key == "rows":
+        if key in ("rows", "gpu"):
             continue
         values = [other[key] for other in configs]
         if any(other != value for other in values):
@@ -322,7 +323,36 @@ def _agree(group: Any, config: dict[str, Any], error: BaseException | None) -> l
                 f"the ranks disagree on {key} ({each}); every rank must fit the same net "
                 "with the same arguments"
             )
+    shared = _shared_gpu([other.get("gpu") for other in configs])
+    if shared:
+        raise ValueError(
+            f"{shared}; give each rank a GPU of its own before fit, for example "
+            "torch.cuda.set_device(int(os.environ['LOCAL_RANK'])) (neurust.distributed.init "
+            "does this when it starts the group)"
+        )
     return [int(other["rows"]) for other in configs]
+
+
+def _gpu_of_this_rank(device: str) -> str | None:
+    """``host:index`` of the GPU a torch-cuda net computes on here, None on a CPU."""
+    if device != "cuda":
+        return None
+    import torch
+
+    return f"{socket.gethostname()}:{torch.cuda.current_device()}"
+
+
+def _shared_gpu(gpus: list[str | None]) -> str | None:
+    """Which ranks share a GPU (NCCL needs one per rank), or None if none do."""
+    first: dict[str, int] = {}
+    for rank, gpu in enumerate(gpus):
+        if gpu is None:
+            continue
+        if gpu in first:
+            host, index = gpu.rsplit(":", 1)
+            return f"ranks {first[gpu]} and {rank} both compute on GPU {index} of {host}"
+        first[gpu] = rank
+    return None
 
 
 @dataclass(frozen=True)
@@ -351,6 +381,7 @@ class _Settings:
             "reduction": self.reduction,
             "batch_size": self.batch_size,
             "rows": self.x.shape[0],
+            "gpu": _gpu_of_this_rank(net.backend.device),
         }
 
 
