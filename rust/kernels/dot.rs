@@ -6,7 +6,7 @@
 //! added left to right, so the result is the same bits whatever the thread
 //! count and whichever SIMD width the CPU offers.
 
-use rayon::prelude::*;
+use std::sync::{Mutex, OnceLock};
 
 use super::element::{Element, LANES};
 use super::parallel::{self, CHUNK};
@@ -139,23 +139,22 @@ pub fn weighted_sum<T: Element>(inputs: &[T], weights: &[T]) -> T {
     if inputs.len() <= CHUNK {
         return dot(inputs, weights);
     }
-    if parallel::worth_parallel(inputs.len()) {
-        let partials: Vec<T> = parallel::install(|| {
-            inputs
-                .par_chunks(CHUNK)
-                .zip(weights.par_chunks(CHUNK))
-                .map(|(a, b)| dot(a, b))
-                .collect()
-        });
-        sum_in_order(partials.into_iter())
-    } else {
-        sum_in_order(
-            inputs
-                .chunks(CHUNK)
-                .zip(weights.chunks(CHUNK))
-                .map(|(a, b)| dot(a, b)),
-        )
+    let pieces = inputs.chunks(CHUNK).zip(weights.chunks(CHUNK));
+    if !parallel::worth_parallel(inputs.len()) {
+        return sum_in_order(pieces.map(|(a, b)| dot(a, b)));
     }
+    // Self-scheduled: whichever thread is free takes the next piece, so a
+    // thread whose core is busy elsewhere holds back no more than a piece.
+    let pieces: Vec<_> = pieces.map(|piece| (piece, OnceLock::new())).collect();
+    parallel::for_each_index(pieces.len(), |index| {
+        let ((a, b), partial) = &pieces[index];
+        partial.get_or_init(|| dot(a, b));
+    });
+    sum_in_order(pieces.into_iter().map(|(_, partial)| {
+        partial
+            .into_inner()
+            .expect("for_each_index runs every index")
+    }))
 }
 
 /// `out[i] = Σ_j matrix[i, j] * weights[j]` for a row-major `matrix` of
@@ -184,11 +183,25 @@ pub fn weighted_sum_rows<T: Element>(matrix: &[T], weights: &[T], out: &mut [T])
     if !(parallel::worth_parallel(matrix.len()) && out.len() > 1) {
         return rows(matrix, out);
     }
-    // One part of whole rows per thread; the caller computes the first.
-    let part = out.len().div_ceil(parallel::num_threads());
-    let parts = matrix.chunks(part * cols).zip(out.chunks_mut(part));
-    parallel::for_each_part(parts, |(matrix, out)| rows(matrix, out));
+    // Blocks of whole rows, a few per thread, self-scheduled (as above).
+    let blocks = (parallel::num_threads() * BLOCKS_PER_THREAD).min(out.len());
+    let block = out.len().div_ceil(blocks);
+    let parts: Vec<_> = matrix
+        .chunks(block * cols)
+        .zip(out.chunks_mut(block))
+        .map(Mutex::new)
+        .collect();
+    parallel::for_each_index(parts.len(), |index| {
+        let mut part = parts[index].lock().unwrap_or_else(|e| e.into_inner());
+        let (matrix, out) = &mut *part;
+        rows(matrix, out);
+    });
 }
+
+/// Row blocks per thread in a parallel matrix·vector product: enough for a
+/// free thread to take over a busy one's share, few enough that each block
+/// is a long stream through memory.
+const BLOCKS_PER_THREAD: usize = 4;
 
 #[cfg(test)]
 mod tests {
