@@ -81,6 +81,50 @@ def test_a_loop_of_gradients_and_steps_matches_numpy() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_the_fused_train_step_has_the_bits_of_gradients_then_step(
+    dtype: type, activation: str, bias: bool, reduction: str
+) -> None:
+    rust = get_backend("rust")
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(33, 9)).astype(dtype), rng.normal(size=(33, 2)).astype(dtype)
+    params = {"w1": rng.normal(size=(9, 6)), "w2": rng.normal(size=(6, 2))}
+    if bias:
+        params.update(b1=rng.normal(size=6), b2=rng.normal(size=2))
+    params = {name: value.astype(dtype) for name, value in params.items()}
+    before = {name: value.copy() for name, value in params.items()}
+    loss, grads = rust.mlp_gradients(x, y, params, activation, reduction)
+    want = rust.mlp_step(params, grads, 0.01)
+    got_loss, got = rust.mlp_train_step(x, y, params, activation, reduction, 0.01)
+    assert np.asarray(got_loss).tobytes() == np.asarray(loss).tobytes()
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name].dtype == value.dtype and got[name].tobytes() == value.tobytes(), name
+        assert np.array_equal(params[name], before[name])  # the inputs are left alone
+
+
+def test_the_fused_train_step_checks_its_arguments_as_gradients_does() -> None:
+    w1, w2 = np.ones((3, 2)), np.ones((2, 1))
+    with pytest.raises(ValueError, match="activation must be 'relu' or 'sigmoid'"):
+        _core.mlp_train_step(
+            np.ones((4, 3)), np.ones((4, 1)), w1, None, w2, None, "tanh", "sum", 0.1
+        )
+    with pytest.raises(ValueError, match="reduction must be 'sum' or 'mean'"):
+        _core.mlp_train_step(
+            np.ones((4, 3)), np.ones((4, 1)), w1, None, w2, None, "relu", "max", 0.1
+        )
+    with pytest.raises(ValueError) as step_error:
+        _core.mlp_train_step(
+            np.ones((4, 5)), np.ones((4, 1)), w1, None, w2, None, "relu", "sum", 0.1
+        )
+    with pytest.raises(ValueError) as gradients_error:
+        _core.mlp_gradients(np.ones((4, 5)), np.ones((4, 1)), w1, None, w2, None, "relu", "sum")
+    assert str(step_error.value) == str(gradients_error.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 def test_a_kept_workspace_carries_nothing_over(dtype: type, activation: str) -> None:
     # The binding keeps each dtype's last workspace for the next call of the
     # same net; a larger batch before a smaller one leaves its values (here

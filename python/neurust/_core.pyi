@@ -21,6 +21,7 @@ __all__ = [
     "mlp_gradients",
     "mlp_loss",
     "mlp_step",
+    "mlp_train_step",
     "relu",
     "relu_grad",
     "set_num_threads",
@@ -73,6 +74,18 @@ def mlp_gradients(
     /,
 ) -> tuple[_Float, _Array, _Array | None, _Array, _Array | None]: ...
 def mlp_step(value: npt.ArrayLike, grad: npt.ArrayLike, lr: float, /) -> _Array: ...
+def mlp_train_step(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    w1: npt.ArrayLike,
+    b1: npt.ArrayLike | None,
+    w2: npt.ArrayLike,
+    b2: npt.ArrayLike | None,
+    activation: str,
+    reduction: str,
+    lr: float,
+    /,
+) -> tuple[_Float, _Array, _Array | None, _Array, _Array | None]: ...
 def mlp_fit(
     x: npt.ArrayLike,
     y: npt.ArrayLike,

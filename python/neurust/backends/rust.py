@@ -63,10 +63,18 @@ class RustBackend(BaseBackend):
             x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
             activation, reduction,
         )  # fmt: skip
-        grads: Params = {"w1": dw1, "w2": dw2}
-        if db1 is not None:
-            grads["b1"], grads["b2"] = db1, db2
-        return loss, grads
+        return loss, _params(dw1, db1, dw2, db2)
+
+    def mlp_train_step(
+        self, x: np.ndarray, y: np.ndarray, params: Params, activation: str, reduction: str,
+        lr: float,
+    ) -> tuple[Any, Params]:  # fmt: skip
+        """The gradients and the step in one call, with the bits of both calls in turn."""
+        loss, w1, b1, w2, b2 = _core.mlp_train_step(
+            x, y, params["w1"], params.get("b1"), params["w2"], params.get("b2"),
+            activation, reduction, lr,
+        )  # fmt: skip
+        return loss, _params(w1, b1, w2, b2)
 
     def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
         """New parameters ``w - lr * dw``, numpy's bits in one pass (the inputs are left alone).
@@ -103,3 +111,11 @@ class RustBackend(BaseBackend):
             batch_size=batch_size, callback=callback, callback_every=callback_every,
         )  # fmt: skip
         return params, history
+
+
+def _params(w1: np.ndarray, b1: Any, w2: np.ndarray, b2: Any) -> Params:
+    """The four arrays as a parameter (or gradient) dict, without absent biases."""
+    params: Params = {"w1": w1, "w2": w2}
+    if b1 is not None:
+        params["b1"], params["b2"] = b1, b2
+    return params

@@ -14,7 +14,7 @@ use crate::bindings::convert::{
     Out, PyFloat,
 };
 use crate::kernels::activation::Activation;
-use crate::kernels::mlp::{self, GradientsMut, Reduction, TwoLayer, Workspace};
+use crate::kernels::mlp::{self, Gradients, GradientsMut, Params, Reduction, TwoLayer, Workspace};
 
 /// What to compute from the network and the data.
 #[derive(Clone, Copy)]
@@ -22,6 +22,8 @@ enum Evaluation {
     Forward,
     Loss(Reduction),
     Gradients(Reduction),
+    /// The gradients, then a step of gradient descent at this learning rate.
+    TrainStep(Reduction, f64),
 }
 
 /// The multiply-adds of one pass, which decide whether to release the GIL.
@@ -89,6 +91,36 @@ fn evaluate_typed<'py, T: PyFloat + Kept>(
             });
             grads.into_tuple(scalar(py, loss)?)
         }
+        Evaluation::TrainStep(reduction, lr) => {
+            let stepped = GradientArrays::new(py, &net)?;
+            // SAFETY: as for the gradients: fresh (or unseen) arrays, shaped
+            // like the parameters, each written in full by `step_into`.
+            let out = unsafe { stepped.as_mut() };
+            let loss = maybe_detached(py, work, || {
+                let ws = &mut workspace;
+                let loss = mlp::gradients(&net, &params, x, y, rows, reduction, ws);
+                step_params(out, &params, workspace.gradients(), T::from_f64(lr));
+                loss
+            });
+            stepped.into_tuple(scalar(py, loss)?)
+        }
+    }
+}
+
+/// `out = params - lr * grads`, parameter by parameter.
+fn step_params<T: PyFloat>(
+    out: GradientsMut<'_, T>,
+    params: &Params<'_, T>,
+    grads: &Gradients<T>,
+    lr: T,
+) {
+    mlp::step_into(out.w1, params.w1, &grads.w1, lr);
+    mlp::step_into(out.w2, params.w2, &grads.w2, lr);
+    if let (Some(out), Some(b1)) = (out.b1, params.b1) {
+        mlp::step_into(out, b1, &grads.b1, lr);
+    }
+    if let (Some(out), Some(b2)) = (out.b2, params.b2) {
+        mlp::step_into(out, b2, &grads.b2, lr);
     }
 }
 
@@ -440,6 +472,56 @@ fn mlp_gradients_py<'py>(
     evaluate(raw, activation, Evaluation::Gradients(reduction))
 }
 
+/// One step of gradient descent on the whole network, in one call: the loss
+/// before the step and the new parameters, with the bits of
+/// :func:`mlp_gradients` followed by :func:`mlp_step` on each parameter.
+///
+/// Parameters
+/// ----------
+/// x, y, w1, b1, w2, b2, activation, reduction
+///     As for :func:`mlp_loss`.
+/// lr : float
+///     The learning rate, rounded to the dtype of ``w1``.
+///
+/// Returns
+/// -------
+/// tuple
+///     ``(loss, w1, b1, w2, b2)``: new arrays (the parameters given are left
+///     alone) in the dtype of ``w1``; ``b1`` and ``b2`` are None without biases.
+///
+/// Raises
+/// ------
+/// ValueError
+///     If the shapes do not chain or a name is unknown.
+/// TypeError
+///     If an argument is not real numbers.
+///
+/// Examples
+/// --------
+/// >>> _core.mlp_train_step([[1.0]], [[3.0]], [[1.0]], None, [[1.0]], None, "relu", "sum", 0.25)[1]
+/// array([[2.]])
+#[pyfunction(
+    name = "mlp_train_step",
+    signature = (x, y, w1, b1, w2, b2, activation, reduction, lr, /)
+)]
+#[allow(clippy::too_many_arguments)]
+fn mlp_train_step_py<'py>(
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    w1: &Bound<'py, PyAny>,
+    b1: Option<&Bound<'py, PyAny>>,
+    w2: &Bound<'py, PyAny>,
+    b2: Option<&Bound<'py, PyAny>>,
+    activation: &str,
+    reduction: &str,
+    lr: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let raw = Raw::new(x, Some(y), w1, b1, w2, b2)?;
+    let activation = parse_activation(activation)?;
+    let reduction = parse_reduction(reduction)?;
+    evaluate(raw, activation, Evaluation::TrainStep(reduction, lr))
+}
+
 /// One parameter after a step of gradient descent: ``value - lr * grad``.
 ///
 /// The result is a new array (``value`` and ``grad`` are left alone), with
@@ -513,5 +595,6 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(mlp_forward_py, module)?)?;
     module.add_function(wrap_pyfunction!(mlp_loss_py, module)?)?;
     module.add_function(wrap_pyfunction!(mlp_step_py, module)?)?;
+    module.add_function(wrap_pyfunction!(mlp_train_step_py, module)?)?;
     module.add_function(wrap_pyfunction!(mlp_gradients_py, module)?)
 }
