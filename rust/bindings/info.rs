@@ -131,7 +131,11 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     match blas::active() {
         // Strided views that CBLAS cannot take still go to faer.
         Some(lib) => {
-            info.set_item("gemm", format!("{}; {faer} for other strides", lib.name))?;
+            let narrow = blas::faer_max_cols_f64()
+                .map(|max| format!(" and float64 products of at most {max} columns"))
+                .unwrap_or_default();
+            let text = format!("{}; {faer} for other strides{narrow}", lib.name);
+            info.set_item("gemm", text)?;
             // Products split over threads are cut at multiples of these
             // (rows, columns; 0: never cut that way).
             let align = blas::panel_alignment(lib);

@@ -141,6 +141,31 @@ const ALIGNMENT_CANDIDATES: [usize; 7] = [16, 24, 32, 48, 96, 192, 384];
 /// 7-row last panel of 512×300·300×257 changed its bits there.
 pub const PANEL_MIN_WORK: usize = 1 << 20;
 
+/// Output columns up to which float64 products stay on faer on CPUs with
+/// AVX-512 (where OpenBLAS runs its SkylakeX kernels). One thread, float64,
+/// GFLOP/s of OpenBLAS against faer: the seeds' 128×1000·1000×100 49.6
+/// against 64.8, its backward 1000×128·128×100 (a transposed operand) 27.3
+/// against 43.6, 4096×4096·4096×64 41 against 70, ·4096×256 58 against 72;
+/// from 384 columns OpenBLAS ties or wins (384³ 64 and 65, 1024³ 72 and 69,
+/// 64×4096·4096×4096 53 and 41). In float32 the two tie at these widths.
+const FAER_MAX_COLS_AVX512: usize = 256;
+
+/// The most output columns of a float64 product that faer takes although
+/// OpenBLAS could, on this CPU: `None` where OpenBLAS takes them all (CPUs
+/// without AVX-512 were measured only on square products, where it won).
+pub fn faer_max_cols_f64() -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX512: OnceLock<bool> = OnceLock::new();
+        let avx512 = *AVX512.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"));
+        avx512.then_some(FAER_MAX_COLS_AVX512)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
+}
+
 /// The widths that row and column panels of a split product must be whole
 /// multiples of for the split to give the same bits as one call, for both
 /// element types; 0 for a direction in which no candidate width does.

@@ -48,6 +48,12 @@ impl Panels {
     }
 }
 
+/// Whether an `n`-column product in `T` runs faster on faer than on
+/// OpenBLAS on this CPU (see `blas::faer_max_cols_f64`).
+pub(super) fn faer_is_faster<T: Element>(n: usize) -> bool {
+    T::NAME == "float64" && blas::faer_max_cols_f64().is_some_and(|max| n <= max)
+}
+
 /// A raw pointer that may cross to a pool thread (each panel writes only
 /// its own part of the output).
 #[derive(Clone, Copy)]

@@ -66,7 +66,8 @@ pub fn matmul<T: Element>(
         // By reference: the views are not copied on the way to the loops.
         return small::matmul(out, &a, &b, accumulate, alpha);
     }
-    if let Some(lib) = blas::active().filter(|_| work >= BLAS_MIN) {
+    if let Some(lib) = blas::active().filter(|_| work >= BLAS_MIN && !cblas::faer_is_faster::<T>(n))
+    {
         if cblas::matmul(lib, out, a, b, accumulate, alpha) {
             return;
         }

@@ -233,3 +233,17 @@ fn calibration_finds_the_tile_step_of_the_library() {
         blas::PanelAlignment { rows: 24, cols: 16 }
     );
 }
+
+#[test]
+fn only_narrow_float64_products_leave_openblas_for_faer() {
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx512 = false;
+    assert_eq!(blas::faer_max_cols_f64().is_some(), avx512);
+    let max = blas::faer_max_cols_f64().unwrap_or(256);
+    assert_eq!(cblas::faer_is_faster::<f64>(100), avx512);
+    assert_eq!(cblas::faer_is_faster::<f64>(max), avx512);
+    assert!(!cblas::faer_is_faster::<f64>(max + 1));
+    assert!(!cblas::faer_is_faster::<f32>(100));
+}
