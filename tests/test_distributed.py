@@ -158,8 +158,26 @@ def _child_errors(rank: int, out: Path) -> None:
     net = _net("rust", "float64", "relu", False, seed=0)
     outcomes["after"] = _outcome(lambda: net.fit(x, y, steps=3, lr=0.01, distributed=True))
     outcomes["bars"] = _bars_shown(net, x, y)
+    outcomes["alone"] = _alone_against_plain(rank, x, y)
     outcomes["bars history"] = [float(value) for value in net.history_]
     (out / f"errors-{rank}.json").write_text(json.dumps(outcomes))
+
+
+def _alone_against_plain(rank: int, x: np.ndarray, y: np.ndarray) -> dict[str, bool]:
+    """Whether a fit in a group of this rank alone has the bits of a fit without a group."""
+    import torch.distributed as dist
+
+    own = [dist.new_group([other]) for other in range(WORLD)][rank]  # every rank makes both
+    alone, plain = (_net("rust", "float64", "sigmoid", True, seed=0) for _ in range(2))
+    history = alone.fit(x, y, steps=5, lr=0.01, distributed=own)
+    expected = plain.fit(x, y, steps=5, lr=0.01)
+    return {
+        "history": history.tobytes() == expected.tobytes(),
+        "parameters": all(
+            value.tobytes() == plain.parameters()[name].tobytes()
+            for name, value in alone.parameters().items()
+        ),
+    }
 
 
 def _bars_shown(net: nr.TwoLayerNet, x: np.ndarray, y: np.ndarray) -> list[list[Any]]:
@@ -381,6 +399,10 @@ def test_a_diverged_net_keeps_the_last_finite_parameters_and_trains_again(
 def test_the_group_still_trains_after_the_errors(errors: list[dict[str, Any]]) -> None:
     assert errors[0]["after"]["type"] is None
     assert errors[0]["after"]["history"] == errors[1]["after"]["history"]
+
+
+def test_a_group_of_one_fits_as_no_group_does(errors: list[dict[str, Any]]) -> None:
+    assert [outcome["alone"] for outcome in errors] == [{"history": True, "parameters": True}] * 2
 
 
 def test_only_rank_0_shows_the_progress_bar_with_the_global_loss(
