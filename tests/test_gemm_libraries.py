@@ -29,6 +29,13 @@ def test_openblas_loads_when_installed() -> None:
     assert rows >= 0 and cols >= 0
 
 
+def test_faer_products_can_be_cut_into_panels() -> None:
+    # Its large products on several threads are cut at these widths: a width
+    # of 0 both ways would leave the second thread idle.
+    rows, cols = nr.build_info()["faer_panel_alignment"]
+    assert rows > 0 or cols > 0
+
+
 def test_neurust_gemm_faer_keeps_faer() -> None:
     code = "import neurust as nr; print(nr.build_info()['gemm'])"
     gemm = print_in_child(code, {**os.environ, "NEURUST_GEMM": "faer"})

@@ -1,6 +1,7 @@
 //! Loading OpenBLAS (the scipy-openblas64 wheel's build) for large products.
 
 use std::ffi::{c_char, CStr};
+use std::sync::OnceLock;
 
 use libloading::Library;
 use pyo3::exceptions::PyOSError;
@@ -54,12 +55,14 @@ fn load(path: &str) -> Result<Cblas, libloading::Error> {
         let name = format!("{version} ({})", text(core));
         // The function pointers live as long as the library: never unload it.
         std::mem::forget(library);
+        static ALIGNMENT: OnceLock<blas::PanelAlignment> = OnceLock::new();
         Ok(Cblas {
             dgemm,
             sgemm,
             get_threads,
             set_threads,
             name: Box::leak(name.into_boxed_str()),
+            alignment: &ALIGNMENT,
         })
     }
 }

@@ -4,7 +4,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
 
-use crate::kernels::{blas, parallel};
+use crate::kernels::{blas, gemm, parallel};
 
 const MAX_THREADS: i64 = parallel::MAX_THREADS as i64;
 
@@ -143,6 +143,8 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         }
         None => info.set_item("gemm", faer)?,
     }
+    let align = gemm::faer_panel_alignment();
+    info.set_item("faer_panel_alignment", (align.rows, align.cols))?;
     info.set_item(
         "target",
         format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),

@@ -64,6 +64,8 @@ pub struct Cblas {
     pub set_threads: SetThreadsFn,
     /// What `build_info` reports, such as "OpenBLAS 0.3.34 (Haswell)".
     pub name: &'static str,
+    /// Where `panel_alignment` keeps this library's measured alignment.
+    pub alignment: &'static OnceLock<PanelAlignment>,
 }
 
 static LIBRARY: OnceLock<Cblas> = OnceLock::new();
@@ -224,12 +226,10 @@ impl Cuts {
     }
 }
 
-/// The panel alignment of `lib`, measured on first use in some tens of
-/// milliseconds. (One library is installed per process, so the first
-/// measurement stands.)
+/// The panel alignment of `lib`, measured on its first use in some tens of
+/// milliseconds.
 pub fn panel_alignment(lib: &Cblas) -> PanelAlignment {
-    static ALIGNMENT: OnceLock<PanelAlignment> = OnceLock::new();
-    *ALIGNMENT.get_or_init(|| calibrate(lib))
+    *lib.alignment.get_or_init(|| calibrate(lib))
 }
 
 /// The shapes calibrated, as (the uncut side, the inner length). A cut

@@ -18,6 +18,7 @@ mod fake_cblas;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use faer::panel_alignment as faer_panel_alignment;
 pub use view::View;
 
 use super::blas;
