@@ -4,9 +4,11 @@ The seeds' net at 8x its rows (1024x1000->100->1, ReLU, no biases, float64),
 every process on one thread, the same total rows in every run:
 
 - ``1 process (fused)``: the Rust backend's ``fit``, one compiled loop;
+- ``1 process (fused), 2 threads``: the same on both cores, the alternative to
+  two processes on one machine;
 - ``1 process (loop)``: ``fit(distributed=...)`` in a group of one, so the
   Python loop over ``mlp_gradients``, the copy into the flat buffer and the
-  in-place update, with an all-reduce that has no peer;
+  in-place update (a group of one skips the all-reduce);
 - ``2 processes``: ``fit(distributed=True)``, half the rows on each rank;
 - ``2 processes (torch backend)``: the same, with torch's kernels in place
   of Rust's, which separates the loop's cost from the kernels';
@@ -92,15 +94,23 @@ def _child(steps: int, rounds: int) -> dict[str, float]:
             optimizer.step()
             loss.item()  # the loss history, as neurust keeps it
 
+    def fused_on_two_threads() -> None:
+        nr.set_num_threads(2)
+        try:
+            net.fit(all_x, all_y, steps=steps, lr=LR)
+        finally:
+            nr.set_num_threads(1)
+
     runs: dict[str, Any] = {
         "fused": lambda: net.fit(all_x, all_y, steps=steps, lr=LR),
+        "fused_two_threads": fused_on_two_threads,
         "loop": lambda: net.fit(all_x, all_y, steps=steps, lr=LR, distributed=alone),
         "two": lambda: net.fit(x, y, steps=steps, lr=LR, distributed=True),
         "two_torch": lambda: torch_net.fit(x, y, steps=steps, lr=LR, distributed=True),
         "ddp": ddp_train,
         "all_reduce": all_reduce,
     }
-    alone_runs = ("fused", "loop")  # rank 1 waits at the barrier meanwhile
+    alone_runs = ("fused", "fused_two_threads", "loop")  # rank 1 waits at the barrier meanwhile
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for round_ in range(rounds + 1):  # round 0 warms up
         for name, run in runs.items():
@@ -171,6 +181,7 @@ def main() -> None:
     fused = result["fused"]
     rows = [
         ("1 process x 1 thread (fused Rust loop)", "fused"),
+        ("1 process x 2 threads (fused Rust loop)", "fused_two_threads"),
         ("1 process x 1 thread (distributed loop, group of 1)", "loop"),
         ("2 processes x 1 thread (neurust)", "two"),
         ("2 processes x 1 thread (neurust on its torch backend)", "two_torch"),
