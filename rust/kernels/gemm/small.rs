@@ -1,4 +1,4 @@
-//! Plain loops for products too small to pay for a GEMM library's set-up.
+//! Plain loops for the small products the register-blocked kernels do not take.
 
 use super::View;
 use crate::kernels::dot::dot;
