@@ -70,7 +70,12 @@ fn matmul_on<T: Float>(
     assert_eq!(out.len(), a.rows * b.cols, "matmul: output shape");
     check_extent(a);
     check_extent(b);
-    let args = (out, a, b, form, accumulate, alpha);
+    let store = &mut Store {
+        out,
+        accumulate,
+        alpha,
+    };
+    let args = (a, b, form, store);
     // SAFETY: the CPU supports the features of the copy `isa` names, and
     // every element the views address lies within their data. The constants
     // are (elements per register, broadcast tile columns, dot lanes).
@@ -132,31 +137,16 @@ macro_rules! copy_for {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
         unsafe fn $name<T: Float, const V: usize, const NR: usize, const LANES: usize>(
-            (out, a, b, form, accumulate, alpha): (
-                &mut [T],
-                &View<'_, T>,
-                &View<'_, T>,
-                Form,
-                bool,
-                T,
-            ),
+            (a, b, form, store): (&View<'_, T>, &View<'_, T>, Form, &mut Store<'_, T>),
         ) {
-            let write = Write {
-                cols: b.cols,
-                accumulate,
-                alpha,
-            };
             // SAFETY (all three): the caller checked the views' extents.
             match form {
-                Form::Broadcast => unsafe { broadcast::<T, V, NR>(out, a, b, write) },
-                Form::Dots => unsafe { dots::<T, LANES>(out, a, b, write) },
-                Form::TransposedBroadcast => {
-                    let write = Write {
-                        cols: a.rows,
-                        ..write
-                    };
-                    unsafe { broadcast::<T, V, NR>(out, &b.t(), &a.t(), write) }
-                }
+                Form::Broadcast => unsafe { broadcast::<T, V, NR>(a, b, store) },
+                Form::Dots => unsafe { dots::<T, LANES>(a, b, store) },
+                // The result's one column, read as a row, is the same memory.
+                Form::TransposedBroadcast => unsafe {
+                    broadcast::<T, V, NR>(&b.t(), &a.t(), store)
+                },
             }
         }
     };
@@ -173,67 +163,78 @@ copy_for!(
     "16 registers of 256 bits: a 4 × 2-register tile, a row of `b` and a broadcast."
 );
 
-/// How a finished tile goes into `out` (row-major, `cols` wide).
-#[derive(Clone, Copy)]
-struct Write<T> {
-    cols: usize,
+/// `out = alpha * sums`, or `out += alpha * sums` when `accumulate`.
+struct Store<'o, T> {
+    out: &'o mut [T],
     accumulate: bool,
     alpha: T,
 }
 
-impl<T: Float> Write<T> {
-    /// # Safety
-    /// The tile lies within `out`.
+impl<T: Float> Store<'_, T> {
+    /// Takes elements `start..start + N` of the row-major result.
+    ///
+    /// By value: with a reference, the tile's address escaped, and the
+    /// compiler then stored every sum to the stack at every step of the
+    /// inner loop (the product ran at half speed).
     #[inline(always)]
-    unsafe fn put<const MR: usize, const NR: usize>(
-        &self,
-        out: &mut [T],
-        i0: usize,
-        j0: usize,
-        tile: &[[T; NR]; MR],
-    ) {
-        let out = out.as_mut_ptr();
-        for (r, sums) in tile.iter().enumerate() {
-            // SAFETY: the caller's promise.
-            let row = unsafe { out.add((i0 + r) * self.cols + j0) };
-            for (c, &sum) in sums.iter().enumerate() {
-                let value = self.alpha * sum;
-                unsafe {
-                    let slot = row.add(c);
-                    *slot = if self.accumulate {
-                        *slot + value
-                    } else {
-                        value
-                    };
-                }
-            }
+    fn write<const N: usize>(&mut self, start: usize, sums: [T; N]) {
+        let out = &mut self.out[start..start + N];
+        for (slot, sum) in out.iter_mut().zip(sums) {
+            let value = self.alpha * sum;
+            *slot = if self.accumulate {
+                *slot + value
+            } else {
+                value
+            };
         }
+    }
+}
+
+/// Writes each row of a tile at `(i0, j0)` of a result `cols` wide, with
+/// constant indices rather than a loop, so that the tile need not be
+/// addressable memory.
+#[inline(always)]
+fn put<T: Float, const MR: usize, const NR: usize>(
+    store: &mut Store<'_, T>,
+    cols: usize,
+    i0: usize,
+    j0: usize,
+    tile: [[T; NR]; MR],
+) {
+    const { assert!(MR <= 4) };
+    store.write(i0 * cols + j0, tile[0]);
+    if MR > 1 {
+        store.write((i0 + 1) * cols + j0, tile[1 % MR]);
+    }
+    if MR > 2 {
+        store.write((i0 + 2) * cols + j0, tile[2 % MR]);
+    }
+    if MR > 3 {
+        store.write((i0 + 3) * cols + j0, tile[3 % MR]);
     }
 }
 
 /// Rows per tile in the broadcast form.
 const ROWS: usize = 4;
 
-/// The broadcast form over all of `out`: `ROWS × NR` tiles, then single
-/// rows `2 · NR` wide (one row's sums wait on each other, so it takes more
-/// of them at once).
+/// The broadcast form over the whole result: `ROWS × NR` tiles, then
+/// single rows.
 ///
 /// # Safety
 /// `b.col_stride == 1` and the views' extents were checked.
 #[inline(always)]
 unsafe fn broadcast<T: Float, const V: usize, const NR: usize>(
-    out: &mut [T],
     a: &View<'_, T>,
     b: &View<'_, T>,
-    write: Write<T>,
+    store: &mut Store<'_, T>,
 ) {
     let mut i0 = 0;
     while i0 + ROWS <= a.rows {
-        unsafe { broadcast_rows::<T, ROWS, NR, V>(out, a, b, i0, write) };
+        unsafe { broadcast_rows::<T, ROWS, NR, V>(a, b, i0, store) };
         i0 += ROWS;
     }
     while i0 < a.rows {
-        unsafe { broadcast_rows::<T, 1, NR, V>(out, a, b, i0, write) };
+        unsafe { broadcast_rows::<T, 1, NR, V>(a, b, i0, store) };
         i0 += 1;
     }
 }
@@ -241,24 +242,23 @@ unsafe fn broadcast<T: Float, const V: usize, const NR: usize>(
 /// Rows `i0..i0 + MR` of `out`, `NR` columns at a time, then `V`, then 1.
 #[inline(always)]
 unsafe fn broadcast_rows<T: Float, const MR: usize, const NR: usize, const V: usize>(
-    out: &mut [T],
     a: &View<'_, T>,
     b: &View<'_, T>,
     i0: usize,
-    write: Write<T>,
+    store: &mut Store<'_, T>,
 ) {
     let n = b.cols;
     let mut j0 = 0;
     while j0 + NR <= n {
-        unsafe { broadcast_tile::<T, MR, NR>(out, a, b, i0, j0, write) };
+        unsafe { broadcast_tile::<T, MR, NR>(a, b, i0, j0, store) };
         j0 += NR;
     }
     while j0 + V <= n {
-        unsafe { broadcast_tile::<T, MR, V>(out, a, b, i0, j0, write) };
+        unsafe { broadcast_tile::<T, MR, V>(a, b, i0, j0, store) };
         j0 += V;
     }
     while j0 < n {
-        unsafe { broadcast_tile::<T, MR, 1>(out, a, b, i0, j0, write) };
+        unsafe { broadcast_tile::<T, MR, 1>(a, b, i0, j0, store) };
         j0 += 1;
     }
 }
@@ -267,12 +267,11 @@ unsafe fn broadcast_rows<T: Float, const MR: usize, const NR: usize, const V: us
 /// `j0..j0 + NR`) times each `a[i, p]`, added in order of `p`.
 #[inline(always)]
 unsafe fn broadcast_tile<T: Float, const MR: usize, const NR: usize>(
-    out: &mut [T],
     a: &View<'_, T>,
     b: &View<'_, T>,
     i0: usize,
     j0: usize,
-    write: Write<T>,
+    store: &mut Store<'_, T>,
 ) {
     let (a_data, b_data) = (a.data.as_ptr(), b.data.as_ptr());
     let mut tile = [[T::ZERO; NR]; MR];
@@ -291,35 +290,33 @@ unsafe fn broadcast_tile<T: Float, const MR: usize, const NR: usize>(
             }
         }
     }
-    // SAFETY: the tile is within `out`, which holds `a.rows × b.cols`.
-    unsafe { write.put(out, i0, j0, &tile) };
+    put(store, b.cols, i0, j0, tile);
 }
 
 /// Rows per tile in the dot form.
 const DOT_ROWS: usize = 4;
 
-/// The dot form over all of `out`.
+/// The dot form over the whole result.
 ///
 /// # Safety
 /// `a.col_stride == 1`, `b.row_stride == 1` and the views' extents were
 /// checked.
 #[inline(always)]
 unsafe fn dots<T: Float, const LANES: usize>(
-    out: &mut [T],
     a: &View<'_, T>,
     b: &View<'_, T>,
-    write: Write<T>,
+    store: &mut Store<'_, T>,
 ) {
     let mut i0 = 0;
     while i0 + DOT_ROWS <= a.rows {
         for j in 0..b.cols {
-            unsafe { dot_tile::<T, DOT_ROWS, LANES>(out, a, b, i0, j, write) };
+            unsafe { dot_tile::<T, DOT_ROWS, LANES>(a, b, i0, j, store) };
         }
         i0 += DOT_ROWS;
     }
     while i0 < a.rows {
         for j in 0..b.cols {
-            unsafe { dot_tile::<T, 1, LANES>(out, a, b, i0, j, write) };
+            unsafe { dot_tile::<T, 1, LANES>(a, b, i0, j, store) };
         }
         i0 += 1;
     }
@@ -329,12 +326,11 @@ unsafe fn dots<T: Float, const LANES: usize>(
 /// sums per row, added in a fixed tree, then the tail in order.
 #[inline(always)]
 unsafe fn dot_tile<T: Float, const MR: usize, const LANES: usize>(
-    out: &mut [T],
     a: &View<'_, T>,
     b: &View<'_, T>,
     i0: usize,
     j: usize,
-    write: Write<T>,
+    store: &mut Store<'_, T>,
 ) {
     let k = a.cols;
     let whole = k / LANES * LANES;
@@ -369,8 +365,7 @@ unsafe fn dot_tile<T: Float, const MR: usize, const LANES: usize>(
         }
         tile[r][0] = sum;
     }
-    // SAFETY: the tile is within `out`, which holds `a.rows × b.cols`.
-    unsafe { write.put(out, i0, j, &tile) };
+    put(store, b.cols, i0, j, tile);
 }
 
 /// The lanes added in a fixed tree: halves onto halves. Written with
