@@ -6,7 +6,11 @@
 //! needs: `broadcast` when the rows of `b` are contiguous (each element of
 //! `a` times a row of `b`), `dots` when the rows of `a` and the columns of
 //! `b` are (lanes of a dot product, added in a fixed tree at the end). Both
-//! use fused multiply-adds, so they run only where the CPU has FMA.
+//! use fused multiply-adds, so they run only where the CPU has FMA; the
+//! bits then differ from the plain loops' by the roundings FMA skips, but
+//! never depend on the thread count (the kernels run on the calling
+//! thread). The AVX-512 copy needs Rust 1.89, where `avx512f` became a
+//! stable target feature.
 
 use super::View;
 #[cfg(target_arch = "x86_64")]
