@@ -29,6 +29,9 @@ pub trait Float:
     const NAME: &'static str;
 
     fn exp(self) -> Self;
+    /// `self * a + b` rounded once (one instruction where the code is
+    /// compiled for FMA, a library call otherwise).
+    fn mul_add(self, a: Self, b: Self) -> Self;
     fn is_nan(self) -> bool;
     fn is_finite(self) -> bool;
     fn from_f64(value: f64) -> Self;
@@ -45,6 +48,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn exp(self) -> Self {
                 <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
             #[inline(always)]
             fn is_nan(self) -> bool {

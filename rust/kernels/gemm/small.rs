@@ -1,4 +1,4 @@
-//! Plain loops for products too small to pay for a GEMM library's set-up.
+//! Plain loops for the small products the register-blocked kernels do not take.
 
 use super::View;
 use crate::kernels::dot::dot;
@@ -8,7 +8,7 @@ use crate::kernels::Element;
 /// `matmul` in plain loops, compiled for AVX where the CPU has it (the
 /// order of operations is the same either way).
 ///
-/// The one kernel that does not go through `simd::dispatch`: through the
+/// Like `tile`, it does not go through `simd::dispatch`: through the
 /// closure, a step of the 4×3→8→1 network took about 250 ns instead of 200
 /// (five of these products a step), so it keeps a trampoline of its own.
 pub(super) fn matmul<T: Element>(

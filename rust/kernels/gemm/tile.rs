@@ -1,0 +1,535 @@
+//! Register-blocked products for operands that stay in L1: no packing, each output tile summed in registers.
+//!
+//! A tile of `out` is summed over the whole inner dimension in local arrays
+//! of constant size, which the compiler keeps in vector registers, and is
+//! written once at the end. Two forms cover the layouts a network's step
+//! needs: `broadcast` when the rows of `b` are contiguous (each element of
+//! `a` times a row of `b`), `dots` when the rows of `a` and the columns of
+//! `b` are (lanes of a dot product, added in a fixed tree at the end).
+//!
+//! They run only where the CPU has AVX-512 and FMA: the compiler turns the
+//! tiles into registers reliably only there (an AVX2 copy of the same code
+//! came out mostly scalar, 6.4 µs for a 64×16×32 float64 product that
+//! faer does in 1.3), and without them the products keep to the plain
+//! loops and faer. The fused multiply-adds make the bits differ from those
+//! paths by the roundings FMA skips, but never depend on the thread count
+//! (the kernels run on the calling thread). `avx512f` is a stable target
+//! feature from Rust 1.89.
+
+// Elsewhere only `matmul` is called, and it declines every product.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
+use super::View;
+use crate::kernels::Float;
+
+/// `out = alpha * a @ b` (or `+=` when `accumulate`) if a register-blocked
+/// form suits the strides and the CPU has AVX-512 and FMA; returns whether
+/// it ran.
+pub(super) fn matmul<T: Float>(
+    out: &mut [T],
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    accumulate: bool,
+    alpha: T,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if supported() {
+        return matmul_on(out, a, b, accumulate, alpha);
+    }
+    let _ = (out, a, b, accumulate, alpha);
+    false
+}
+
+/// Whether this CPU runs the kernels (the detection is cached: one load).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn supported() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// [`matmul`], on a CPU that [`supported`] says runs the kernels.
+#[cfg(target_arch = "x86_64")]
+fn matmul_on<T: Float>(
+    out: &mut [T],
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    accumulate: bool,
+    alpha: T,
+) -> bool {
+    let Some(form) = Form::of(a, b) else {
+        return false;
+    };
+    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
+    assert_eq!(out.len(), a.rows * b.cols, "matmul: output shape");
+    check_extent(a);
+    check_extent(b);
+    let store = &mut Store {
+        out,
+        accumulate,
+        alpha,
+    };
+    let args = (a, b, form, store);
+    // SAFETY: the caller checked that the CPU has AVX-512 and FMA, and
+    // every element the views address lies within their data. The constants
+    // are (elements per register, broadcast tile columns, dot lanes): 32
+    // columns of float32 too, since 64 came out scalar.
+    unsafe {
+        if size_of::<T>() == 4 {
+            avx512::<T, 16, 32, 16>(args)
+        } else {
+            avx512::<T, 8, 32, 16>(args)
+        }
+    }
+    true
+}
+
+/// Which kernel computes a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// Rows of `b` contiguous.
+    Broadcast,
+    /// Rows of `a` and columns of `b` contiguous.
+    Dots,
+    /// A one-column result from an `a` with contiguous columns:
+    /// `outᵀ = bᵀ · aᵀ` in the broadcast form (`out` is the same memory).
+    TransposedBroadcast,
+}
+
+impl Form {
+    fn of<T>(a: &View<'_, T>, b: &View<'_, T>) -> Option<Form> {
+        let (m, n) = (a.rows, b.cols);
+        if b.col_stride == 1 && (n > 1 || m == 1) {
+            Some(Form::Broadcast)
+        } else if a.col_stride == 1 && b.row_stride == 1 {
+            Some(Form::Dots)
+        } else if n == 1 && a.row_stride == 1 {
+            Some(Form::TransposedBroadcast)
+        } else {
+            None
+        }
+    }
+}
+
+/// Panics unless every element `view` addresses lies within its data, so
+/// that the kernels can read without bounds checks.
+fn check_extent<T>(view: &View<'_, T>) {
+    if view.rows == 0 || view.cols == 0 {
+        return;
+    }
+    let last = (view.rows - 1) * view.row_stride + (view.cols - 1) * view.col_stride;
+    assert!(last < view.data.len(), "matmul: view outside its data");
+}
+
+/// The kernels compiled for AVX-512, with `V` elements in one register,
+/// `NR` columns to a broadcast tile (its `ROWS` rows then take
+/// `ROWS · NR / V` of the 32 registers) and `LANES` partial sums to a dot
+/// product.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn avx512<T: Float, const V: usize, const NR: usize, const LANES: usize>(
+    (a, b, form, store): (&View<'_, T>, &View<'_, T>, Form, &mut Store<'_, T>),
+) {
+    // SAFETY (all three): the caller checked the views' extents.
+    match form {
+        Form::Broadcast => unsafe { broadcast::<T, V, NR>(a, b, store) },
+        Form::Dots => unsafe { dots::<T, LANES>(a, b, store) },
+        // The result's one column, read as a row, is the same memory.
+        Form::TransposedBroadcast => unsafe { broadcast::<T, V, NR>(&b.t(), &a.t(), store) },
+    }
+}
+
+/// `out = alpha * sums`, or `out += alpha * sums` when `accumulate`.
+struct Store<'o, T> {
+    out: &'o mut [T],
+    accumulate: bool,
+    alpha: T,
+}
+
+impl<T: Float> Store<'_, T> {
+    /// Takes elements `start..start + N` of the row-major result.
+    ///
+    /// By value: with a reference, the tile's address escaped, and the
+    /// compiler then stored every sum to the stack at every step of the
+    /// inner loop (the product ran at half speed).
+    #[inline(always)]
+    fn write<const N: usize>(&mut self, start: usize, sums: [T; N]) {
+        let out = &mut self.out[start..start + N];
+        for (slot, sum) in out.iter_mut().zip(sums) {
+            let value = self.alpha * sum;
+            *slot = if self.accumulate {
+                *slot + value
+            } else {
+                value
+            };
+        }
+    }
+}
+
+/// Writes each row of a tile at `(i0, j0)` of a result `cols` wide, with
+/// constant indices rather than a loop, so that the tile need not be
+/// addressable memory.
+#[inline(always)]
+fn put<T: Float, const MR: usize, const NR: usize>(
+    store: &mut Store<'_, T>,
+    cols: usize,
+    i0: usize,
+    j0: usize,
+    tile: [[T; NR]; MR],
+) {
+    const { assert!(MR <= 4) };
+    store.write(i0 * cols + j0, tile[0]);
+    if MR > 1 {
+        store.write((i0 + 1) * cols + j0, tile[1 % MR]);
+    }
+    if MR > 2 {
+        store.write((i0 + 2) * cols + j0, tile[2 % MR]);
+    }
+    if MR > 3 {
+        store.write((i0 + 3) * cols + j0, tile[3 % MR]);
+    }
+}
+
+/// Rows per tile in the broadcast form.
+const ROWS: usize = 4;
+
+/// The broadcast form over the whole result: `ROWS × NR` tiles, then
+/// single rows.
+///
+/// # Safety
+/// `b.col_stride == 1` and the views' extents were checked.
+#[inline(always)]
+unsafe fn broadcast<T: Float, const V: usize, const NR: usize>(
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    store: &mut Store<'_, T>,
+) {
+    let mut i0 = 0;
+    while i0 + ROWS <= a.rows {
+        unsafe { broadcast_rows::<T, ROWS, NR, V>(a, b, i0, store) };
+        i0 += ROWS;
+    }
+    while i0 < a.rows {
+        unsafe { broadcast_rows::<T, 1, NR, V>(a, b, i0, store) };
+        i0 += 1;
+    }
+}
+
+/// Rows `i0..i0 + MR` of `out`, `NR` columns at a time, then `V`, then 1.
+#[inline(always)]
+unsafe fn broadcast_rows<T: Float, const MR: usize, const NR: usize, const V: usize>(
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    i0: usize,
+    store: &mut Store<'_, T>,
+) {
+    let n = b.cols;
+    let mut j0 = 0;
+    while j0 + NR <= n {
+        unsafe { broadcast_tile::<T, MR, NR>(a, b, i0, j0, store) };
+        j0 += NR;
+    }
+    while j0 + V <= n {
+        unsafe { broadcast_tile::<T, MR, V>(a, b, i0, j0, store) };
+        j0 += V;
+    }
+    while j0 < n {
+        unsafe { broadcast_tile::<T, MR, 1>(a, b, i0, j0, store) };
+        j0 += 1;
+    }
+}
+
+/// One `MR × NR` tile at `(i0, j0)`: for each `p`, row `p` of `b` (columns
+/// `j0..j0 + NR`) times each `a[i, p]`, added in order of `p`.
+#[inline(always)]
+unsafe fn broadcast_tile<T: Float, const MR: usize, const NR: usize>(
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    i0: usize,
+    j0: usize,
+    store: &mut Store<'_, T>,
+) {
+    let (a_data, b_data) = (a.data.as_ptr(), b.data.as_ptr());
+    let mut tile = [[T::ZERO; NR]; MR];
+    for p in 0..a.cols {
+        let mut b_row = [T::ZERO; NR];
+        for (c, y) in b_row.iter_mut().enumerate() {
+            // SAFETY: row p, columns j0..j0 + NR of `b` are within the view,
+            // whose extent was checked.
+            *y = unsafe { *b_data.add(p * b.row_stride + j0 + c) };
+        }
+        for (r, sums) in tile.iter_mut().enumerate() {
+            // SAFETY: as for `b`: rows i0..i0 + MR, column p of `a`.
+            let x = unsafe { *a_data.add((i0 + r) * a.row_stride + p * a.col_stride) };
+            for c in 0..NR {
+                sums[c] = x.mul_add(b_row[c], sums[c]);
+            }
+        }
+    }
+    put(store, b.cols, i0, j0, tile);
+}
+
+/// Rows per tile in the dot form.
+const DOT_ROWS: usize = 4;
+
+/// The dot form over the whole result.
+///
+/// # Safety
+/// `a.col_stride == 1`, `b.row_stride == 1` and the views' extents were
+/// checked.
+#[inline(always)]
+unsafe fn dots<T: Float, const LANES: usize>(
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    store: &mut Store<'_, T>,
+) {
+    let mut i0 = 0;
+    while i0 + DOT_ROWS <= a.rows {
+        for j in 0..b.cols {
+            unsafe { dot_tile::<T, DOT_ROWS, LANES>(a, b, i0, j, store) };
+        }
+        i0 += DOT_ROWS;
+    }
+    while i0 < a.rows {
+        for j in 0..b.cols {
+            unsafe { dot_tile::<T, 1, LANES>(a, b, i0, j, store) };
+        }
+        i0 += 1;
+    }
+}
+
+/// Rows `i0..i0 + MR` of `a` dotted with column `j` of `b`: `LANES` partial
+/// sums per row, added in a fixed tree, then the tail in order.
+#[inline(always)]
+unsafe fn dot_tile<T: Float, const MR: usize, const LANES: usize>(
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    i0: usize,
+    j: usize,
+    store: &mut Store<'_, T>,
+) {
+    let k = a.cols;
+    let whole = k / LANES * LANES;
+    let column = b.data.as_ptr().wrapping_add(j * b.col_stride);
+    let mut rows = [column; MR];
+    for (r, row) in rows.iter_mut().enumerate() {
+        *row = a.data.as_ptr().wrapping_add((i0 + r) * a.row_stride);
+    }
+    // SAFETY (every read below): rows i0..i0 + MR of `a` and column j of
+    // `b` are contiguous runs of k elements within the views, whose extents
+    // were checked.
+    let mut lanes = [[T::ZERO; LANES]; MR];
+    let mut p0 = 0;
+    while p0 < whole {
+        let mut y = [T::ZERO; LANES];
+        for (l, value) in y.iter_mut().enumerate() {
+            *value = unsafe { *column.add(p0 + l) };
+        }
+        for r in 0..MR {
+            for l in 0..LANES {
+                let x = unsafe { *rows[r].add(p0 + l) };
+                lanes[r][l] = x.mul_add(y[l], lanes[r][l]);
+            }
+        }
+        p0 += LANES;
+    }
+    let mut tile = [[T::ZERO; 1]; MR];
+    for r in 0..MR {
+        let mut sum = lane_sum(lanes[r]);
+        for p in whole..k {
+            sum = unsafe { (*rows[r].add(p)).mul_add(*column.add(p), sum) };
+        }
+        tile[r][0] = sum;
+    }
+    put(store, b.cols, i0, j, tile);
+}
+
+/// The lanes added in a fixed tree: halves onto halves. Written with
+/// constant indices so that the lanes stay in registers (a loop over the
+/// widths kept them in memory, three times slower).
+#[inline(always)]
+fn lane_sum<T: Float, const LANES: usize>(mut lanes: [T; LANES]) -> T {
+    const { assert!(LANES.is_power_of_two() && LANES >= 4 && LANES <= 32) };
+    if LANES >= 32 {
+        for l in 0..16 {
+            lanes[l] += lanes[l + 16];
+        }
+    }
+    if LANES >= 16 {
+        for l in 0..8 {
+            lanes[l] += lanes[l + 8];
+        }
+    }
+    if LANES >= 8 {
+        for l in 0..4 {
+            lanes[l] += lanes[l + 4];
+        }
+    }
+    for l in 0..2 {
+        lanes[l] += lanes[l + 2];
+    }
+    lanes[0] + lanes[1]
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::tests::{filled, naive};
+
+    /// `data` (`rows × cols`, row-major) stored transposed.
+    fn transposed<T: Copy>(data: &[T], rows: usize, cols: usize) -> Vec<T> {
+        (0..rows * cols)
+            .map(|x| data[(x % rows) * cols + x / rows])
+            .collect()
+    }
+
+    /// `data` (`rows × cols`) copied into the left of a `rows × (cols + 3)`
+    /// store, and the view of that part (rows not contiguous with each other).
+    fn padded(data: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+        let mut store = vec![f64::NAN; rows * (cols + 3)];
+        for i in 0..rows {
+            store[i * (cols + 3)..][..cols].copy_from_slice(&data[i * cols..][..cols]);
+        }
+        store
+    }
+
+    /// Every layout of `a` and `b` (row-major, transposed storage, rows
+    /// padded), on every instruction set and both element types, with and
+    /// without accumulating: each product that has a form must match the
+    /// definition.
+    fn check(m: usize, k: usize, n: usize) -> usize {
+        let (a, b) = (filled(m * k, 21), filled(k * n, 22));
+        let want = naive(&a, &b, m, k, n);
+        let (a_t, b_t) = (transposed(&a, m, k), transposed(&b, k, n));
+        let (a_pad, b_pad) = (padded(&a, m, k), padded(&b, k, n));
+        let (a_t_pad, b_t_pad) = (padded(&a_t, k, m), padded(&b_t, n, k));
+        let a_views = [
+            View::row_major(&a, m, k),
+            View::row_major(&a_t, k, m).t(),
+            View::row_major(&a_pad, m, k + 3).column_range(0, k),
+            View::row_major(&a_t_pad, k, m + 3).column_range(0, m).t(),
+        ];
+        let b_views = [
+            View::row_major(&b, k, n),
+            View::row_major(&b_t, n, k).t(),
+            View::row_major(&b_pad, k, n + 3).column_range(0, n),
+            View::row_major(&b_t_pad, n, k + 3).column_range(0, k).t(),
+        ];
+        let mut ran = 0;
+        for (ai, a_view) in a_views.iter().enumerate() {
+            for (bi, b_view) in b_views.iter().enumerate() {
+                for (accumulate, alpha) in [(false, 1.0), (true, -0.5)] {
+                    let what = format!("{m}x{k}x{n} a{ai} b{bi} {accumulate}");
+                    let mut out = vec![0.25; m * n];
+                    if !matmul_on(&mut out, a_view, b_view, accumulate, alpha) {
+                        continue;
+                    }
+                    ran += 1;
+                    let base = if accumulate { 0.25 } else { 0.0 };
+                    for (got, w) in out.iter().zip(&want) {
+                        let expected = base + alpha * w;
+                        assert!((got - expected).abs() < 1e-12 * k as f64, "{what}");
+                    }
+                    check_f32(a_view, b_view, &want, accumulate, alpha, &what);
+                }
+            }
+        }
+        ran
+    }
+
+    /// The same product in `f32`, within `f32` rounding.
+    fn check_f32(
+        a: &View<'_, f64>,
+        b: &View<'_, f64>,
+        want: &[f64],
+        accumulate: bool,
+        alpha: f64,
+        what: &str,
+    ) {
+        let narrow = |data: &[f64]| data.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        let (a_data, b_data) = (narrow(a.data), narrow(b.data));
+        let like = |view: &View<'_, f64>, data| View {
+            data,
+            rows: view.rows,
+            cols: view.cols,
+            row_stride: view.row_stride,
+            col_stride: view.col_stride,
+        };
+        let (a32, b32) = (like(a, &a_data), like(b, &b_data));
+        let mut out = vec![0.25_f32; a.rows * b.cols];
+        assert!(matmul_on(&mut out, &a32, &b32, accumulate, alpha as f32));
+        let base = if accumulate { 0.25 } else { 0.0 };
+        for (&got, w) in out.iter().zip(want) {
+            let expected = base + alpha * w;
+            assert!(
+                (f64::from(got) - expected).abs() < 1e-5 * a.cols as f64,
+                "f32 {what}"
+            );
+        }
+    }
+
+    #[test]
+    fn awkward_shapes_match_the_definition_in_every_layout() {
+        let shapes = [
+            (1, 1, 1),
+            (1, 7, 1),
+            (7, 1, 1),
+            (1, 1, 9),
+            (1, 64, 32),
+            (5, 3, 1),
+            (3, 5, 2),
+            (4, 16, 32),
+            (64, 16, 32),
+            (64, 32, 1),
+            (32, 64, 1),
+            (64, 1, 32),
+            (16, 64, 32),
+            (17, 33, 35),
+            (9, 70, 65),
+            (6, 5, 129),
+            (2, 31, 3),
+        ];
+        for (m, k, n) in shapes {
+            // Every shape has a form for at least the row-major operands.
+            assert!(!supported() || check(m, k, n) > 0, "{m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn layouts_without_a_form_are_declined() {
+        let (a_t, b_t) = (filled(12, 1), filled(12, 2));
+        // Both stored transposed, two output columns: no operand has the
+        // unit stride a form reads along.
+        let a = View::row_major(&a_t, 3, 4).t();
+        let b = View::row_major(&b_t, 2, 6).t();
+        let mut out = vec![0.0; 4 * 2];
+        assert_eq!(Form::of(&a, &b), None);
+        if supported() {
+            assert!(!matmul_on(&mut out, &a, &b, false, 1.0));
+        }
+    }
+
+    #[test]
+    fn forms_follow_the_strides() {
+        let data = filled(64 * 32, 3);
+        let a = View::row_major(&data, 64, 32);
+        let w = View::row_major(&data[..32], 32, 1);
+        assert_eq!(Form::of(&a, &w), Some(Form::Dots));
+        let d = View::row_major(&data[..64], 64, 1);
+        assert_eq!(Form::of(&a.t(), &d), Some(Form::TransposedBroadcast));
+        assert_eq!(Form::of(&d, &w.t()), Some(Form::Broadcast));
+    }
+
+    #[test]
+    #[should_panic(expected = "view outside its data")]
+    fn a_view_past_its_data_panics() {
+        let data = filled(10, 4);
+        let view = View {
+            data: &data,
+            rows: 3,
+            cols: 4,
+            row_stride: 4,
+            col_stride: 1,
+        };
+        check_extent(&view);
+    }
+}
