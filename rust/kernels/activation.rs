@@ -100,7 +100,7 @@ fn exp_nonpositive(t: f64) -> f64 {
 /// Both types get the same bits on every x86-64 CPU and at every
 /// [`Level`]: the kernels use only IEEE operations and `mul_add` (rounded
 /// once, in hardware or in the library's software fallback).
-/// - float64: within about one ulp (see [`sigmoid_f64`]).
+/// - float64: within a few ulp (see [`sigmoid_f64`]).
 /// - float32: within 2 ulp of the correctly rounded value (see
 ///   [`sigmoid_f32`]).
 #[inline(always)]
