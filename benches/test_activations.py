@@ -28,3 +28,9 @@ def test_relu_out(bench: Callable[..., None], backend: nr.Backend, size: str) ->
 @pytest.mark.parametrize("size", ["16M"])
 def test_copy(bench: Callable[..., None], backend: nr.Backend, size: str) -> None:
     bench(backend, "copy", size)
+
+
+@pytest.mark.parametrize("size", ["64k", "1M"])
+def test_sigmoid_float32(bench: Callable[..., None], backend: nr.Backend, size: str) -> None:
+    """float32 sigmoid: neurust's float32 kernel beside torch's at the sizes torch splits."""
+    bench(backend, "sigmoid", size, "float32")

@@ -36,10 +36,13 @@ pub trait Float:
     fn is_finite(self) -> bool;
     fn from_f64(value: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// The logistic function, each type's own kernel (see
+    /// `activation::sigmoid`).
+    fn sigmoid(self) -> Self;
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal) => {
+    ($t:ty, $name:literal, $sigmoid:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -69,9 +72,13 @@ macro_rules! impl_float {
             fn to_f64(self) -> f64 {
                 self as f64
             }
+            #[inline(always)]
+            fn sigmoid(self) -> Self {
+                $sigmoid(self)
+            }
         }
     };
 }
 
-impl_float!(f32, "float32");
-impl_float!(f64, "float64");
+impl_float!(f32, "float32", super::activation::sigmoid_f32);
+impl_float!(f64, "float64", super::activation::sigmoid_f64);

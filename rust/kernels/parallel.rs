@@ -6,7 +6,8 @@
 //! depend on the thread count, so results are identical for any count.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -18,9 +19,11 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 pub const ELEMENTWISE_PARALLEL_MIN: usize = 1 << 20;
 
 /// Compute-bound elementwise work (the sigmoid's exponential, about 2.7 ns
-/// an element) is split from this size: 64k float64 sigmoids took 164–169
-/// µs on one thread and 101–102 µs on two, in two runs on a noisy VM (the
-/// halves start on the calling thread and one pool thread).
+/// an element in float64, 0.3 ns in float32) is split from this size: 64k
+/// float64 sigmoids took 164–169 µs on one thread and 101–102 µs on two,
+/// in two runs on a noisy VM; 64k float32 ones 22.6 µs on one thread and
+/// 12.4 µs on two (medians of 15, with threads still polling from the
+/// previous call; torch 27.3 and 18.8).
 pub const EXPENSIVE_PARALLEL_MIN: usize = 1 << 16;
 
 /// The fixed chunk length for parallel elementwise work and for the ordered
@@ -167,28 +170,83 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
         caller: std::thread::current(),
         work: WorkPtr(work),
     });
+    // Pool threads still polling after their last job join this one at
+    // once; the rest are woken, which takes 30-60 µs on the 2-core VM.
+    let polling = POLLING.load(Ordering::Acquire).min(helpers);
+    if polling > 0 {
+        *POSTED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&shared));
+        POSTS.fetch_add(1, Ordering::Release);
+    }
     let pool = Arc::clone(&slot().read().unwrap_or_else(|e| e.into_inner()).pool);
-    for _ in 0..helpers {
+    for _ in polling..helpers {
         let shared = Arc::clone(&shared);
         pool.spawn(move || {
-            if shared.enter() {
-                // A panic on a pool thread would abort the process: carry it
-                // to the caller instead, after leaving the job.
-                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.run()));
-                if run.is_err() {
-                    shared.panicked.store(true, Ordering::Release);
-                }
-                shared.leave();
-            }
+            help(&shared);
+            drop(shared);
+            poll_for_jobs();
         });
     }
     let closer = Closer(&shared);
     shared.run();
     drop(closer);
+    let mut posted = POSTED.lock().unwrap_or_else(|e| e.into_inner());
+    if posted.as_ref().is_some_and(|job| Arc::ptr_eq(job, &shared)) {
+        *posted = None;
+    }
+    drop(posted);
     assert!(
         !shared.panicked.load(Ordering::Acquire),
         "a part run on neurust's pool panicked"
     );
+}
+
+/// How long a pool thread that has helped with a [`for_each_index`] job
+/// keeps polling for the next one before it goes back to sleep. Waking a
+/// sleeping thread took 30-60 µs on the 2-core VM, longer than 64k float32
+/// sigmoids take on one thread (20 µs); torch's OpenMP threads spin
+/// between calls likewise.
+pub const POLL_FOR: Duration = Duration::from_micros(100);
+
+/// The latest job posted for polling threads, and how many were posted.
+static POSTED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+static POSTS: AtomicUsize = AtomicUsize::new(0);
+/// How many pool threads are polling (or running a job they found so).
+static POLLING: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `shared`'s parts until none is left, unless the job is closed.
+fn help(shared: &Shared) {
+    if shared.enter() {
+        // A panic on a pool thread would abort the process: carry it to
+        // the caller instead, after leaving the job.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.run()));
+        if run.is_err() {
+            shared.panicked.store(true, Ordering::Release);
+        }
+        shared.leave();
+    }
+}
+
+/// Joins each newly posted job, until none has come for [`POLL_FOR`].
+fn poll_for_jobs() {
+    POLLING.fetch_add(1, Ordering::AcqRel);
+    let mut seen = POSTS.load(Ordering::Acquire);
+    let mut idle_since = Instant::now();
+    loop {
+        let posts = POSTS.load(Ordering::Acquire);
+        if posts != seen {
+            seen = posts;
+            let job = POSTED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(job) = job {
+                help(&job);
+            }
+            idle_since = Instant::now();
+        } else if idle_since.elapsed() > POLL_FOR {
+            break;
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    POLLING.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// The `CLOSED` bit of `Shared::state`; the other bits count the helpers
@@ -251,8 +309,17 @@ struct Closer<'a>(&'a Shared);
 impl Drop for Closer<'_> {
     fn drop(&mut self) {
         self.0.state.fetch_or(CLOSED, Ordering::AcqRel);
+        // Spin first: a helper's last part ends within microseconds, and
+        // waking from `park` takes tens of them (an `unpark` left unused
+        // only makes some later `park` return early, which every caller
+        // re-checks).
+        let since = Instant::now();
         while self.0.state.load(Ordering::Acquire) != CLOSED {
-            std::thread::park();
+            if since.elapsed() < POLL_FOR {
+                std::hint::spin_loop();
+            } else {
+                std::thread::park();
+            }
         }
     }
 }
@@ -278,13 +345,35 @@ mod tests {
         let before = num_threads();
         for threads in [1, 2, 3] {
             set_num_threads(threads);
-            for count in [0, 1, 2, 5, 33] {
+            // Back-to-back calls: later ones are joined by polling threads.
+            for count in [0, 1, 2, 5, 33].repeat(50) {
                 let runs: Vec<AtomicUsize> = (0..count).map(|_| AtomicUsize::new(0)).collect();
                 for_each_index(count, |index| {
                     runs[index].fetch_add(1, Ordering::Relaxed);
                 });
                 assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
             }
+        }
+        set_num_threads(before);
+    }
+
+    #[test]
+    fn a_panic_in_a_part_reaches_the_caller_and_the_pool_still_works() {
+        let before = num_threads();
+        set_num_threads(2);
+        for _ in 0..20 {
+            let caught = std::panic::catch_unwind(|| {
+                for_each_index(64, |index| {
+                    std::thread::sleep(Duration::from_micros(10));
+                    assert!(index != 40, "part 40");
+                })
+            });
+            assert!(caught.is_err());
+            let runs = AtomicUsize::new(0);
+            for_each_index(64, |_| {
+                runs.fetch_add(1, Ordering::Relaxed);
+            });
+            assert_eq!(runs.load(Ordering::Relaxed), 64);
         }
         set_num_threads(before);
     }

@@ -1,4 +1,4 @@
-//! The one place that picks AVX2+FMA, AVX or baseline code at run time.
+//! The one place that picks AVX-512, AVX2+FMA, AVX or baseline code at run time.
 //!
 //! Wheels target the baseline x86-64 CPU; a kernel passed to [`dispatch`]
 //! is inlined into a copy compiled for the widest instruction set the CPU
@@ -21,9 +21,14 @@ pub enum Level {
     Baseline = 0,
     Avx = 1,
     Avx2Fma = 2,
+    /// AVX-512F (which implies AVX2 and FMA): 16 float32 lanes.
+    Avx512 = 3,
 }
 
 impl Level {
+    /// Every level, narrowest first.
+    pub const ALL: [Level; 4] = [Level::Baseline, Level::Avx, Level::Avx2Fma, Level::Avx512];
+
     /// The widest level this CPU supports, found once (then one load).
     #[inline]
     pub fn detect() -> Level {
@@ -32,6 +37,7 @@ impl Level {
             0 => Level::Baseline,
             1 => Level::Avx,
             2 => Level::Avx2Fma,
+            3 => Level::Avx512,
             _ => {
                 let level = Self::probe();
                 LEVEL.store(level as u8, Ordering::Relaxed);
@@ -43,6 +49,9 @@ impl Level {
     fn probe() -> Level {
         #[cfg(target_arch = "x86_64")]
         {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
@@ -69,6 +78,7 @@ pub fn dispatch<R>(max: Level, kernel: impl FnOnce(Level) -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     match max.min(Level::detect()) {
         // SAFETY: `detect` found the features each copy is compiled for.
+        Level::Avx512 => return unsafe { avx512(kernel) },
         Level::Avx2Fma => return unsafe { avx2_fma(kernel) },
         Level::Avx => return unsafe { avx(kernel) },
         Level::Baseline => {}
@@ -84,6 +94,12 @@ unsafe fn avx<R>(kernel: impl FnOnce(Level) -> R) -> R {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512<R>(kernel: impl FnOnce(Level) -> R) -> R {
+    kernel(Level::Avx512)
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2_fma<R>(kernel: impl FnOnce(Level) -> R) -> R {
     kernel(Level::Avx2Fma)
@@ -96,7 +112,7 @@ mod tests {
     #[test]
     fn dispatch_runs_at_the_lesser_of_the_limit_and_the_cpu() {
         let cpu = Level::detect();
-        for max in [Level::Baseline, Level::Avx, Level::Avx2Fma] {
+        for max in Level::ALL {
             assert_eq!(dispatch(max, |level| level), max.min(cpu));
         }
     }

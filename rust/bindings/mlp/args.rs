@@ -249,7 +249,7 @@ pub fn writable_param<'py, T: PyFloat>(
             })
         }
     };
-    let aligned = (array.data() as usize) % std::mem::align_of::<T>() == 0;
+    let aligned = (array.data() as usize).is_multiple_of(std::mem::align_of::<T>());
     if !array.is_c_contiguous() || !aligned {
         return Err(PyValueError::new_err(format!(
             "{name} must be C-contiguous and aligned, as fit updates it in place \

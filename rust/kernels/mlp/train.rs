@@ -419,7 +419,7 @@ impl Reports {
         self.since += 1;
         let due = self.since >= self.every
             || last_step
-            || (self.since % self.clock_every == 0
+            || (self.since.is_multiple_of(self.clock_every)
                 && self
                     .interval
                     .is_some_and(|interval| self.last.elapsed() >= interval));
