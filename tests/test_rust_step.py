@@ -32,6 +32,38 @@ def test_step_leaves_its_inputs_alone_and_promotes_like_numpy() -> None:
     assert _core.mlp_step([1.0, 2.0], [10.0, -10.0], 0.5).tolist() == [-4.0, 7.0]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_into_out_has_the_bits_of_numpy_in_place_or_not(dtype: type) -> None:
+    rng = np.random.default_rng(4)
+    value, grad = rng.normal(size=(33, 5)).astype(dtype), rng.normal(size=(33, 5)).astype(dtype)
+    want = value - 0.1 * grad
+    into = np.empty_like(value)
+    assert _core.mlp_step(value, grad, 0.1, out=into) is into
+    assert into.tobytes() == want.tobytes()
+    in_place = value.copy()
+    assert _core.mlp_step(in_place, grad, 0.1, out=in_place) is in_place
+    assert in_place.tobytes() == want.tobytes()
+    over_grad = grad.copy()  # the result overwrites the gradient it reads
+    _core.mlp_step(value, over_grad, 0.1, out=over_grad)
+    assert over_grad.tobytes() == want.tobytes()
+    shifted = np.concatenate([value.ravel(), [0.0]]).astype(dtype)  # out overlaps value, offset
+    _core.mlp_step(shifted[:-1], grad.ravel(), 0.1, out=shifted[1:])
+    assert shifted[1:].tobytes() == want.ravel().tobytes()
+
+
+def test_step_into_out_casts_as_numpy_does_and_names_bad_outs() -> None:
+    value, grad = np.ones(4, np.float32), np.full(4, 2.0)  # the result is float64
+    out = np.zeros(4, np.float32)
+    _core.mlp_step(value, grad, 0.25, out=out)
+    assert out.tolist() == [0.5] * 4
+    with pytest.raises(ValueError, match="same_kind"):
+        _core.mlp_step(value, grad, 0.25, out=np.zeros(4, np.int64))
+    with pytest.raises(TypeError, match="out"):
+        _core.mlp_step(value, grad, 0.25, out=[0.0] * 4)
+    with pytest.raises(ValueError, match="out"):
+        _core.mlp_step(value, grad, 0.25, out=np.zeros(5))
+
+
 def test_step_names_a_shape_mismatch() -> None:
     with pytest.raises(ValueError, match=r"grad has shape \(3, 7\), but value has shape \(4, 7\)"):
         _core.mlp_step(np.ones((4, 7)), np.ones((3, 7)), 0.1)

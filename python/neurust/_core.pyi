@@ -75,7 +75,9 @@ def mlp_gradients(
     reduction: str = "sum",
     /,
 ) -> tuple[_Float, _Array, _Array | None, _Array, _Array | None]: ...
-def mlp_step(value: npt.ArrayLike, grad: npt.ArrayLike, lr: float, /) -> _Array: ...
+def mlp_step(
+    value: npt.ArrayLike, grad: npt.ArrayLike, lr: float, /, out: _Array | None = None
+) -> _Array: ...
 def mlp_train_step(
     x: npt.ArrayLike,
     y: npt.ArrayLike,

@@ -10,8 +10,8 @@ use pyo3::types::PyTuple;
 
 use super::args::{parse_activation, parse_reduction, Arrays, Raw};
 use crate::bindings::convert::{
-    as_slice, as_slice_mut, float_arrays, maybe_detached, new_array, out_array, scalar, shape_str,
-    Out, PyFloat,
+    as_slice, as_slice_mut, float_arrays, maybe_detached, new_array, out_array, overlaps, scalar,
+    shape_str, Out, PyFloat,
 };
 use crate::kernels::activation::Activation;
 use crate::kernels::mlp::{self, Gradients, GradientsMut, Params, Reduction, TwoLayer, Workspace};
@@ -524,43 +524,50 @@ fn mlp_train_step_py<'py>(
 
 /// One parameter after a step of gradient descent: ``value - lr * grad``.
 ///
-/// The result is a new array (``value`` and ``grad`` are left alone), with
-/// the bits of numpy's ``value - lr * grad``: ``lr`` is rounded to the
-/// result's dtype and the product rounded before the subtraction.
+/// The result has the bits of numpy's ``value - lr * grad``: ``lr`` is
+/// rounded to the result's dtype and the product rounded before the
+/// subtraction.
 ///
 /// Parameters
 /// ----------
 /// value, grad : array_like
 ///     Of one shape; the result is float64 if either is, else float32.
 /// lr : float
+/// out : ndarray, optional
+///     Writeable array of value's shape to hold the result (cast into it by
+///     numpy's ``same_kind`` rule); may be ``value`` itself, for an update in
+///     place. Without it the result is a new array and ``value`` and
+///     ``grad`` are left alone.
 ///
 /// Returns
 /// -------
 /// ndarray
-///     Shaped like ``value``.
+///     Shaped like ``value`` (``out`` when given).
 ///
 /// Raises
 /// ------
 /// ValueError
-///     If the shapes differ.
+///     If the shapes differ, or ``out`` cannot hold the result (its shape,
+///     or a dtype ``same_kind`` casting does not reach).
 /// TypeError
-///     If an argument is not real numbers.
+///     If an argument is not real numbers, or ``out`` is not an ndarray.
 ///
 /// Examples
 /// --------
 /// >>> _core.mlp_step([1.0, 2.0], [10.0, -10.0], 0.5)
 /// array([-4.,  7.])
-#[pyfunction(name = "mlp_step", signature = (value, grad, lr, /))]
+#[pyfunction(name = "mlp_step", signature = (value, grad, lr, /, out = None))]
 fn mlp_step_py<'py>(
     value: &Bound<'py, PyAny>,
     grad: &Bound<'py, PyAny>,
     lr: f64,
+    out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let ([value, grad], any_f64) = float_arrays([(value, "value"), (grad, "grad")])?;
     if any_f64 {
-        step_typed(f64::from_array(value)?, f64::from_array(grad)?, lr)
+        step_typed(f64::from_array(value)?, f64::from_array(grad)?, lr, out)
     } else {
-        step_typed(f32::from_array(value)?, f32::from_array(grad)?, lr)
+        step_typed(f32::from_array(value)?, f32::from_array(grad)?, lr, out)
     }
 }
 
@@ -568,6 +575,7 @@ fn step_typed<'py, T: PyFloat>(
     value: Bound<'py, PyArrayDyn<T>>,
     grad: Bound<'py, PyArrayDyn<T>>,
     lr: f64,
+    out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     if value.shape() != grad.shape() {
         return Err(PyValueError::new_err(format!(
@@ -576,19 +584,49 @@ fn step_typed<'py, T: PyFloat>(
             shape_str(value.shape())
         )));
     }
-    let out = recycled_array::<T>(value.py(), value.shape())?;
-    // SAFETY: `float_arrays` gives aligned C-contiguous arrays, which are
-    // only read; `out` is C-contiguous, shaped like them and referred to by
-    // nothing else (fresh, or unseen in `SPARE`), so it aliases neither.
-    unsafe {
+    let lr = T::from_f64(lr);
+    match out {
+        // Nothing else refers to a recycled array, so it aliases neither input.
+        None => step_into_array(
+            &value,
+            &grad,
+            lr,
+            recycled_array::<T>(value.py(), value.shape())?,
+        ),
+        Some(out) => out_array::<T>(out, value.shape())?.fill(value.shape(), |result| {
+            step_into_array(&value, &grad, lr, result)
+        }),
+    }
+}
+
+fn step_into_array<'py, T: PyFloat>(
+    value: &Bound<'py, PyArrayDyn<T>>,
+    grad: &Bound<'py, PyArrayDyn<T>>,
+    lr: T,
+    result: Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: all three are aligned and C-contiguous (`float_arrays`, a
+    // recycled array, or checked by `out_array`); an input that shares
+    // memory with the result is read from a copy unless it is the result
+    // itself (`value`, updated in place), so no slice the kernel reads
+    // aliases the one it writes.
+    let grad_in = unsafe { as_slice(grad) };
+    let output = unsafe { as_slice_mut(&result) };
+    let grad_copy = overlaps(grad_in, output).then(|| grad_in.to_vec());
+    let grad_in = grad_copy.as_deref().unwrap_or(grad_in);
+    if result.data() == value.data() {
+        mlp::step_in_place(output, grad_in, lr);
+    } else {
+        let value_in = unsafe { as_slice(value) };
+        let value_copy = overlaps(value_in, output).then(|| value_in.to_vec());
         mlp::step_into(
-            as_slice_mut(&out),
-            as_slice(&value),
-            as_slice(&grad),
-            T::from_f64(lr),
+            output,
+            value_copy.as_deref().unwrap_or(value_in),
+            grad_in,
+            lr,
         );
     }
-    Ok(out.into_any())
+    Ok(result.into_any())
 }
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -228,7 +228,12 @@ pub fn gradients_into<T: Element>(
     loss
 }
 
-fn descend<T: Element>(params: &mut [T], gradients: &[T], learning_rate: T) {
+/// `params -= learning_rate * gradients`, element by element, in place, with
+/// the rounding of [`step`].
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn step_in_place<T: Element>(params: &mut [T], gradients: &[T], learning_rate: T) {
     assert_eq!(params.len(), gradients.len(), "mlp: gradient shape");
     for (w, &g) in params.iter_mut().zip(gradients) {
         *w = descended(*w, g, learning_rate);
@@ -260,12 +265,12 @@ pub fn step_into<T: Element>(out: &mut [T], params: &[T], gradients: &[T], learn
 /// # Panics
 /// If the gradients are not shaped like the parameters.
 pub fn step<T: Element>(params: &mut ParamsMut<'_, T>, gradients: &Gradients<T>, learning_rate: T) {
-    descend(params.w1, &gradients.w1, learning_rate);
-    descend(params.w2, &gradients.w2, learning_rate);
+    step_in_place(params.w1, &gradients.w1, learning_rate);
+    step_in_place(params.w2, &gradients.w2, learning_rate);
     if let Some(b1) = params.b1.as_deref_mut() {
-        descend(b1, &gradients.b1, learning_rate);
+        step_in_place(b1, &gradients.b1, learning_rate);
     }
     if let Some(b2) = params.b2.as_deref_mut() {
-        descend(b2, &gradients.b2, learning_rate);
+        step_in_place(b2, &gradients.b2, learning_rate);
     }
 }
