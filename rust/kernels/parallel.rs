@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// Memory-bound work (relu, step, their gradients, dot products) below this
-/// many elements runs on the calling thread. Measured on 2 cores: `relu` of
-/// 64k float64 took 20 µs on one thread and 46 µs on two, of 256k 81 µs and
-/// 139 µs, of 1M 674 µs and 609 µs; the cores share one memory bus, so a
-/// second thread only pays once the hand-off is small beside the copy.
-pub const ELEMENTWISE_PARALLEL_MIN: usize = 1 << 20;
+/// many elements runs on the calling thread. With pool threads that poll
+/// for the next job (`POLL_FOR`), a split costs a few microseconds: `relu`
+/// of float64 on one thread and on two, medians in µs, 64k 13.9 and 8.9,
+/// 128k 52.0 and 16.8, 256k 142 and 67, 512k 322 and 171 (torch 9.1, 12.2,
+/// 76, 203 on two). Below 64k the work is a few microseconds either way.
+pub const ELEMENTWISE_PARALLEL_MIN: usize = 1 << 16;
 
 /// Compute-bound elementwise work (the sigmoid's exponential, about 2.7 ns
 /// an element in float64, 0.3 ns in float32) is split from this size: 64k
