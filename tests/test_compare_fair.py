@@ -173,3 +173,23 @@ def test_a_worker_that_fails_marks_its_backend_as_an_error(
     assert by_backend["rust"].status == "error"
     assert "boom" in (by_backend["rust"].reason or "")
     assert report.problems == [by_backend["rust"]]
+
+
+def test_thread_limit_leaves_neurusts_own_openblas_on_one_thread() -> None:
+    # Raising it would start an OpenBLAS worker that spins on the core
+    # neurust's own second thread needs (see threads._limit_other_pools).
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from neurust._openblas import _library_path
+
+    own = _library_path()
+    if own is None:
+        pytest.skip("neurust's OpenBLAS (scipy-openblas64) is not installed")
+    own_file = os.path.realpath(own)
+    with threads.thread_limit(2):
+        counts = {
+            os.path.realpath(info["filepath"]): info["num_threads"]
+            for info in threadpoolctl.threadpool_info()
+        }
+    assert counts[own_file] == 1
+    others = [count for path, count in counts.items() if path != own_file]
+    assert all(count == 2 for count in others), counts
