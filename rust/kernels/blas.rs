@@ -24,6 +24,7 @@ use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
+use super::simd::Level;
 use super::Float;
 
 /// `cblas_?gemm` with 64-bit integers (the ILP64 interface).
@@ -55,6 +56,14 @@ pub const TRANS: c_int = 112;
 pub type GetThreadsFn = unsafe extern "C" fn() -> c_int;
 /// OpenBLAS's `openblas_set_num_threads`.
 pub type SetThreadsFn = unsafe extern "C" fn(threads: c_int);
+
+/// `get_threads` of a library that always computes on the calling thread.
+pub extern "C" fn one_thread() -> c_int {
+    1
+}
+
+/// `set_threads` of such a library: there is no count to set.
+pub extern "C" fn no_threads_to_set(_: c_int) {}
 
 /// The entry points of one CBLAS library.
 #[derive(Clone, Copy)]
@@ -158,16 +167,7 @@ const FAER_MAX_COLS_AVX512: usize = 256;
 /// OpenBLAS could, on this CPU: `None` where OpenBLAS takes them all (CPUs
 /// without AVX-512 were measured only on square products, where it won).
 pub fn faer_max_cols_f64() -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX512: OnceLock<bool> = OnceLock::new();
-        let avx512 = *AVX512.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"));
-        avx512.then_some(FAER_MAX_COLS_AVX512)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        None
-    }
+    (Level::detect() >= Level::Avx512).then_some(FAER_MAX_COLS_AVX512)
 }
 
 /// The widths that row and column panels of a split product must be whole

@@ -21,7 +21,7 @@ pub enum Level {
     Baseline = 0,
     Avx = 1,
     Avx2Fma = 2,
-    /// AVX-512F (which implies AVX2 and FMA): 16 float32 lanes.
+    /// AVX-512F with FMA (every such CPU has AVX2 too): 16 float32 lanes.
     Avx512 = 3,
 }
 
@@ -49,7 +49,9 @@ impl Level {
     fn probe() -> Level {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 return Level::Avx512;
             }
             if std::arch::is_x86_feature_detected!("avx2")

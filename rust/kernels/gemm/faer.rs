@@ -64,8 +64,8 @@ static FAER_ALIGNMENT: OnceLock<PanelAlignment> = OnceLock::new();
 static FAER: Cblas = Cblas {
     dgemm: faer_gemm::<f64>,
     sgemm: faer_gemm::<f32>,
-    get_threads: one_thread,
-    set_threads: one_thread_always,
+    get_threads: blas::one_thread,
+    set_threads: blas::no_threads_to_set,
     name: "faer",
     alignment: &FAER_ALIGNMENT,
 };
@@ -116,12 +116,6 @@ unsafe extern "C" fn faer_gemm<T: Element>(
     let out = MatMut::from_raw_parts_mut(c, m, n, ldc as isize, 1);
     T::faer_gemm(out, a, b, beta != T::ZERO, alpha, Par::Seq);
 }
-
-unsafe extern "C" fn one_thread() -> c_int {
-    1
-}
-
-unsafe extern "C" fn one_thread_always(_: c_int) {}
 
 #[cfg(test)]
 mod tests {

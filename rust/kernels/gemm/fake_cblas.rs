@@ -58,18 +58,12 @@ unsafe extern "C" fn plain_gemm<T: Float, const TILE: usize>(
     }
 }
 
-unsafe extern "C" fn one_thread() -> c_int {
-    1
-}
-
-unsafe extern "C" fn ignore_threads(_: c_int) {}
-
 fn library(dgemm: GemmFn<f64>, sgemm: GemmFn<f32>, name: &'static str) -> Cblas {
     Cblas {
         dgemm,
         sgemm,
-        get_threads: one_thread,
-        set_threads: ignore_threads,
+        get_threads: blas::one_thread,
+        set_threads: blas::no_threads_to_set,
         name,
         // Each fake measures its own (a leak of a few bytes per test).
         alignment: Box::leak(Box::default()),

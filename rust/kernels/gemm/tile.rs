@@ -20,6 +20,8 @@
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use super::View;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::Level;
 use crate::kernels::Float;
 
 /// `out = alpha * a @ b` (or `+=` when `accumulate`) if a register-blocked
@@ -40,11 +42,11 @@ pub(super) fn matmul<T: Float>(
     false
 }
 
-/// Whether this CPU runs the kernels (the detection is cached: one load).
+/// Whether this CPU runs the kernels (AVX-512 with FMA; one load).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn supported() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    Level::detect() >= Level::Avx512
 }
 
 /// [`matmul`], on a CPU that [`supported`] says runs the kernels.
