@@ -14,7 +14,7 @@ use crate::bindings::convert::{
     shape_str, Out, PyFloat,
 };
 use crate::kernels::activation::Activation;
-use crate::kernels::mlp::{self, Gradients, GradientsMut, Params, Reduction, TwoLayer, Workspace};
+use crate::kernels::mlp::{self, GradientsMut, Reduction, TwoLayer, Workspace};
 
 /// What to compute from the network and the data.
 #[derive(Clone, Copy)]
@@ -99,28 +99,11 @@ fn evaluate_typed<'py, T: PyFloat + Kept>(
             let loss = maybe_detached(py, work, || {
                 let ws = &mut workspace;
                 let loss = mlp::gradients(&net, &params, x, y, rows, reduction, ws);
-                step_params(out, &params, workspace.gradients(), T::from_f64(lr));
+                mlp::step_params_into(out, &params, workspace.gradients(), T::from_f64(lr));
                 loss
             });
             stepped.into_tuple(scalar(py, loss)?)
         }
-    }
-}
-
-/// `out = params - lr * grads`, parameter by parameter.
-fn step_params<T: PyFloat>(
-    out: GradientsMut<'_, T>,
-    params: &Params<'_, T>,
-    grads: &Gradients<T>,
-    lr: T,
-) {
-    mlp::step_into(out.w1, params.w1, &grads.w1, lr);
-    mlp::step_into(out.w2, params.w2, &grads.w2, lr);
-    if let (Some(out), Some(b1)) = (out.b1, params.b1) {
-        mlp::step_into(out, b1, &grads.b1, lr);
-    }
-    if let (Some(out), Some(b2)) = (out.b2, params.b2) {
-        mlp::step_into(out, b2, &grads.b2, lr);
     }
 }
 

@@ -22,7 +22,9 @@ mod workspace;
 #[cfg(test)]
 mod tests;
 
-pub use passes::{forward, gradients, gradients_into, loss, step, step_in_place, step_into};
+pub use passes::{
+    forward, gradients, gradients_into, loss, step, step_in_place, step_into, step_params_into,
+};
 pub use train::{fit, FitConfig, FitError, FitOutcome};
 pub use workspace::Workspace;
 

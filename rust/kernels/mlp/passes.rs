@@ -274,3 +274,25 @@ pub fn step<T: Element>(params: &mut ParamsMut<'_, T>, gradients: &Gradients<T>,
         step_in_place(b2, &gradients.b2, learning_rate);
     }
 }
+
+/// The parameters after one step, written apart: `out = params -
+/// learning_rate * gradients` for every parameter, with the rounding of
+/// [`step`].
+///
+/// # Panics
+/// If the shapes differ.
+pub fn step_params_into<T: Element>(
+    out: GradientsMut<'_, T>,
+    params: &Params<'_, T>,
+    gradients: &Gradients<T>,
+    learning_rate: T,
+) {
+    step_into(out.w1, params.w1, &gradients.w1, learning_rate);
+    step_into(out.w2, params.w2, &gradients.w2, learning_rate);
+    if let (Some(out), Some(b1)) = (out.b1, params.b1) {
+        step_into(out, b1, &gradients.b1, learning_rate);
+    }
+    if let (Some(out), Some(b2)) = (out.b2, params.b2) {
+        step_into(out, b2, &gradients.b2, learning_rate);
+    }
+}

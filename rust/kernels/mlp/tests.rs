@@ -585,3 +585,33 @@ fn float32_trains_natively() {
         history[199]
     );
 }
+
+#[test]
+fn stepping_into_other_buffers_matches_stepping_in_place() {
+    let mut rng = Normal(11);
+    let net = TwoLayer {
+        bias: true,
+        ..net(5, 4, 3)
+    };
+    let params = Owned::new(&net, &mut rng);
+    let grads = Owned::new(&net, &mut rng);
+    let grads = Gradients {
+        w1: grads.w1,
+        b1: grads.b1.expect("a net with biases"),
+        w2: grads.w2,
+        b2: grads.b2.expect("a net with biases"),
+    };
+    let mut in_place = params.clone();
+    step(&mut in_place.view_mut(), &grads, 0.3);
+    let mut apart = Gradients {
+        w1: vec![0.0; net.w1_len()],
+        b1: vec![0.0; net.hidden_dim],
+        w2: vec![0.0; net.w2_len()],
+        b2: vec![0.0; net.output_dim],
+    };
+    step_params_into(apart.as_mut(), &params.view(), &grads, 0.3);
+    assert_eq!(apart.w1, in_place.w1);
+    assert_eq!(Some(apart.b1), in_place.b1);
+    assert_eq!(apart.w2, in_place.w2);
+    assert_eq!(Some(apart.b2), in_place.b2);
+}
