@@ -21,25 +21,12 @@ import numpy as np
 import pytest
 
 import neurust as nr
+from _fuzzing import NUMERIC_DTYPES
 from neurust._convert import as_float_arrays
 
-DTYPES = [
-    np.dtype(name)
-    for name in (
-        "bool",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "float16",
-        "float32",
-        "float64",
-    )
-]
+# The fuzzers' numeric dtypes less those of no fixed width or not real
+# (longdouble, the complex types).
+DTYPES = [d for d in NUMERIC_DTYPES if d.kind in "biuf" and d != np.dtype(np.longdouble)]
 PAIRS = list(itertools.product(DTYPES, DTYPES))
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
