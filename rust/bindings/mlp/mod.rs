@@ -10,6 +10,7 @@
 mod args;
 mod eval;
 mod fit;
+mod reuse;
 
 use pyo3::prelude::*;
 
