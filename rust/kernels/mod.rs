@@ -9,6 +9,7 @@ pub mod float;
 pub mod gemm;
 pub mod linear;
 pub mod mlp;
+pub mod network;
 pub mod parallel;
 pub mod simd;
 

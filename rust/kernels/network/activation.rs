@@ -1,0 +1,145 @@
+//! The hidden and output activations of scikit-learn's MLP, applied in place, and the hidden ones' derivatives.
+
+use super::real::{pairwise_sum, Real};
+
+/// The activation of every hidden layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hidden {
+    Identity,
+    Logistic,
+    Tanh,
+    Relu,
+}
+
+/// The activation of the output layer (`out_activation_`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Identity,
+    Logistic,
+    Softmax,
+    /// The Poisson loss's inverse link.
+    Exp,
+}
+
+/// scipy's `expit`: `1 / (1 + exp(-x))` in the element type.
+#[inline(always)]
+fn logistic<T: Real>(x: T) -> T {
+    T::ONE / (T::ONE + (-x).exp())
+}
+
+/// numpy's `maximum(x, 0)`: keeps NaN and -0.0.
+#[inline(always)]
+fn relu<T: Real>(x: T) -> T {
+    if x >= T::ZERO || x.is_nan() {
+        x
+    } else {
+        T::ZERO
+    }
+}
+
+impl Hidden {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hidden::Identity => "identity",
+            Hidden::Logistic => "logistic",
+            Hidden::Tanh => "tanh",
+            Hidden::Relu => "relu",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Hidden::Identity,
+            Hidden::Logistic,
+            Hidden::Tanh,
+            Hidden::Relu,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+
+    /// Applies the activation to every element.
+    pub fn apply<T: Real>(self, values: &mut [T]) {
+        match self {
+            Hidden::Identity => {}
+            Hidden::Logistic => values.iter_mut().for_each(|v| *v = logistic(*v)),
+            Hidden::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
+            Hidden::Relu => values.iter_mut().for_each(|v| *v = relu(*v)),
+        }
+    }
+
+    /// Multiplies `delta` by the derivative, written in terms of the
+    /// activation's output `z` as scikit-learn does.
+    pub fn derivative<T: Real>(self, z: &[T], delta: &mut [T]) {
+        assert_eq!(z.len(), delta.len(), "network: derivative shape");
+        match self {
+            Hidden::Identity => {}
+            Hidden::Logistic => {
+                for (d, &z) in delta.iter_mut().zip(z) {
+                    *d = *d * z * (T::ONE - z);
+                }
+            }
+            Hidden::Tanh => {
+                for (d, &z) in delta.iter_mut().zip(z) {
+                    *d *= T::ONE - z * z;
+                }
+            }
+            Hidden::Relu => {
+                for (d, &z) in delta.iter_mut().zip(z) {
+                    if z == T::ZERO {
+                        *d = T::ZERO;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Output {
+    pub fn name(self) -> &'static str {
+        match self {
+            Output::Identity => "identity",
+            Output::Logistic => "logistic",
+            Output::Softmax => "softmax",
+            Output::Exp => "exp",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Output::Identity,
+            Output::Logistic,
+            Output::Softmax,
+            Output::Exp,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+
+    /// Applies the activation to the row-major `rows × cols` matrix `values`.
+    pub fn apply<T: Real>(self, values: &mut [T], cols: usize) {
+        match self {
+            Output::Identity => {}
+            Output::Logistic => values.iter_mut().for_each(|v| *v = logistic(*v)),
+            Output::Exp => values.iter_mut().for_each(|v| *v = v.exp()),
+            Output::Softmax => {
+                for row in values.chunks_exact_mut(cols) {
+                    let mut max = row[0];
+                    for &v in &row[1..] {
+                        // numpy's max propagates NaN.
+                        if v > max || v.is_nan() {
+                            max = v;
+                        }
+                    }
+                    for v in row.iter_mut() {
+                        *v = (*v - max).exp();
+                    }
+                    let sum = pairwise_sum(row);
+                    for v in row.iter_mut() {
+                        *v = *v / sum;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The forward pass, the loss with its L2 term, and the backward pass (scikit-learn's `_backprop`).
+
+use super::input::{Csr, Index, Indices, Input};
+use super::real::{column_sums, Real};
+use super::workspace::Buffers;
+use super::{Layout, Workspace};
+use crate::kernels::alloc::AllocError;
+use crate::kernels::dot::dot;
+use crate::kernels::gemm::{matmul, View};
+use crate::kernels::linear::add_row_vector;
+
+/// Which rows of the input a pass reads.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Rows<'a> {
+    /// Rows `start..start + count`, in order.
+    Range { start: usize, count: usize },
+    /// These rows, in this order (each checked to be below the input's rows).
+    Pick(&'a [usize]),
+}
+
+impl Rows<'_> {
+    pub fn count(&self) -> usize {
+        match self {
+            Rows::Range { count, .. } => *count,
+            Rows::Pick(rows) => rows.len(),
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, i: usize) -> usize {
+        match self {
+            Rows::Range { start, .. } => start + i,
+            Rows::Pick(rows) => rows[i],
+        }
+    }
+}
+
+/// A batch's samples as the products read them.
+#[derive(Clone, Copy)]
+enum Batch<'a, T> {
+    /// Row-major `rows × inputs`: the input itself or a gathered copy.
+    Dense(&'a [T]),
+    Csr(Csr<'a, T>, Rows<'a>),
+}
+
+/// The batch's samples: a slice of a dense input where its rows are
+/// consecutive, else gathered into `buffer`; a CSR input is read in place.
+fn batch<'a, T: Real>(input: &Input<'a, T>, rows: Rows<'a>, buffer: &'a mut [T]) -> Batch<'a, T> {
+    match *input {
+        Input::Dense { data, cols, .. } => match rows {
+            Rows::Range { start, count } => {
+                Batch::Dense(&data[start * cols..(start + count) * cols])
+            }
+            Rows::Pick(picked) => {
+                let buffer = &mut buffer[..picked.len() * cols];
+                for (row, &source) in buffer.chunks_exact_mut(cols.max(1)).zip(picked) {
+                    row.copy_from_slice(&data[source * cols..(source + 1) * cols]);
+                }
+                Batch::Dense(buffer)
+            }
+        },
+        Input::Csr(csr) => Batch::Csr(csr, rows),
+    }
+}
+
+/// `out = X[rows] @ coef` for a CSR `X`, in scipy's order (`csr_matvecs`).
+fn csr_times<T: Real, I: Index>(
+    data: &[T],
+    indices: &[I],
+    indptr: &[I],
+    rows: Rows<'_>,
+    coef: &[T],
+    cols: usize,
+    out: &mut [T],
+) {
+    for (i, out_row) in out.chunks_exact_mut(cols).enumerate().take(rows.count()) {
+        out_row.fill(T::ZERO);
+        let source = rows.get(i);
+        for k in indptr[source].at()..indptr[source + 1].at() {
+            let (value, column) = (data[k], indices[k].at());
+            for (o, &w) in out_row
+                .iter_mut()
+                .zip(&coef[column * cols..(column + 1) * cols])
+            {
+                *o += value * w;
+            }
+        }
+    }
+}
+
+/// `out = X[rows]ᵀ @ delta` for a CSR `X`, in scipy's order for the CSC
+/// transpose (`csc_matvecs`: each row's entries scattered in turn).
+fn csr_transpose_times<T: Real, I: Index>(
+    data: &[T],
+    indices: &[I],
+    indptr: &[I],
+    rows: Rows<'_>,
+    delta: &[T],
+    cols: usize,
+    out: &mut [T],
+) {
+    out.fill(T::ZERO);
+    for (i, delta_row) in delta.chunks_exact(cols).enumerate().take(rows.count()) {
+        let source = rows.get(i);
+        for k in indptr[source].at()..indptr[source + 1].at() {
+            let (value, column) = (data[k], indices[k].at());
+            for (o, &d) in out[column * cols..(column + 1) * cols]
+                .iter_mut()
+                .zip(delta_row)
+            {
+                *o += value * d;
+            }
+        }
+    }
+}
+
+/// `out = batch @ coef` (`rows × cols`).
+fn first_product<T: Real>(
+    batch: Batch<'_, T>,
+    rows: usize,
+    coef: &[T],
+    cols: usize,
+    out: &mut [T],
+) {
+    let inputs = coef.len() / cols;
+    match batch {
+        Batch::Dense(x) => matmul(
+            out,
+            View::row_major(x, rows, inputs),
+            View::row_major(coef, inputs, cols),
+            false,
+            T::ONE,
+        ),
+        Batch::Csr(csr, picked) => match csr.indices() {
+            Indices::I32 { indices, indptr } => {
+                csr_times(csr.data(), indices, indptr, picked, coef, cols, out)
+            }
+            Indices::I64 { indices, indptr } => {
+                csr_times(csr.data(), indices, indptr, picked, coef, cols, out)
+            }
+        },
+    }
+}
+
+/// `out = batchᵀ @ delta` (`inputs × cols`).
+fn first_transpose_product<T: Real>(
+    batch: Batch<'_, T>,
+    rows: usize,
+    delta: &[T],
+    cols: usize,
+    out: &mut [T],
+) {
+    let inputs = out.len() / cols;
+    match batch {
+        Batch::Dense(x) => matmul(
+            out,
+            View::row_major(x, rows, inputs).t(),
+            View::row_major(delta, rows, cols),
+            false,
+            T::ONE,
+        ),
+        Batch::Csr(csr, picked) => match csr.indices() {
+            Indices::I32 { indices, indptr } => {
+                csr_transpose_times(csr.data(), indices, indptr, picked, delta, cols, out)
+            }
+            Indices::I64 { indices, indptr } => {
+                csr_transpose_times(csr.data(), indices, indptr, picked, delta, cols, out)
+            }
+        },
+    }
+}
+
+/// The forward pass over `rows` rows into `activations` (scikit-learn's
+/// `_forward_pass`): `act(A @ W + b)` layer by layer.
+fn forward_batch<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    batch: Batch<'_, T>,
+    rows: usize,
+    activations: &mut [Vec<T>],
+) {
+    let last = layout.layers() - 1;
+    for layer in 0..=last {
+        let cols = layout.sizes[layer + 1];
+        let (before, after) = activations.split_at_mut(layer);
+        let out = &mut after[0][..rows * cols];
+        let coef = coefs[layer].as_ref();
+        if layer == 0 {
+            first_product(batch, rows, coef, cols, out);
+        } else {
+            let inputs = layout.sizes[layer];
+            let previous = &before[layer - 1][..rows * inputs];
+            matmul(
+                out,
+                View::row_major(previous, rows, inputs),
+                View::row_major(coef, inputs, cols),
+                false,
+                T::ONE,
+            );
+        }
+        add_row_vector(out, intercepts[layer].as_ref());
+        if layer == last {
+            layout.output.apply(out, cols);
+        } else {
+            layout.hidden.apply(out);
+        }
+    }
+}
+
+/// The output activations of every row of `input` into the row-major
+/// `rows × outputs` slice `out`, a workspace-sized chunk of rows at a time.
+pub fn forward<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    input: &Input<'_, T>,
+    out: &mut [T],
+    workspace: &mut Workspace<T>,
+) -> Result<(), AllocError> {
+    /// Rows per chunk when the workspace is smaller: the rows are
+    /// independent, so chunks bound the memory of a large prediction.
+    const CHUNK_ROWS: usize = 4096;
+    layout.check_params(coefs, intercepts);
+    assert_eq!(input.cols(), layout.inputs(), "network: X columns");
+    let (total, outputs) = (input.rows(), layout.outputs());
+    assert_eq!(out.len(), total * outputs, "network: output shape");
+    let chunk = total.min(workspace.rows().max(CHUNK_ROWS)).max(1);
+    workspace.reserve(layout, chunk)?;
+    let buffers = &mut workspace.buffers;
+    let mut start = 0;
+    while start < total {
+        let count = chunk.min(total - start);
+        let rows = Rows::Range { start, count };
+        let batch = batch(input, rows, &mut buffers.x);
+        forward_batch(
+            layout,
+            coefs,
+            intercepts,
+            batch,
+            count,
+            &mut buffers.activations,
+        );
+        let result = &buffers.activations[layout.layers() - 1][..count * outputs];
+        out[start * outputs..(start + count) * outputs].copy_from_slice(result);
+        start += count;
+    }
+    Ok(())
+}
+
+/// Where the backward pass writes the gradients: one buffer per layer,
+/// shaped like the parameters.
+pub struct Gradients<'a, G, H> {
+    pub coefs: &'a mut [G],
+    pub intercepts: &'a mut [H],
+}
+
+/// The samples, targets and weights of one batch.
+pub(super) struct Targets<'a, T> {
+    pub input: &'a Input<'a, T>,
+    pub rows: Rows<'a>,
+    /// The whole target matrix (`input.rows() × outputs`).
+    pub y: &'a [T],
+    pub sample_weight: Option<&'a [T]>,
+}
+
+/// The loss (with the L2 term) of one batch and its gradients: scikit-learn's
+/// `_backprop`, step for step.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backprop<T, C, I, G, H>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    targets: &Targets<'_, T>,
+    alpha: f64,
+    buffers: &mut Buffers<T>,
+    grads: Gradients<'_, G, H>,
+) -> T
+where
+    T: Real,
+    C: AsRef<[T]>,
+    I: AsRef<[T]>,
+    G: AsMut<[T]>,
+    H: AsMut<[T]>,
+{
+    let Buffers {
+        x,
+        y: y_buffer,
+        sample_weight: weight_buffer,
+        activations,
+        deltas,
+        scratch,
+        means,
+    } = buffers;
+    let rows = targets.rows.count();
+    let outputs = layout.outputs();
+    let batch = batch(targets.input, targets.rows, x);
+    let y = gather(targets.y, outputs, targets.rows, y_buffer);
+    let sample_weight = targets
+        .sample_weight
+        .map(|w| gather(w, 1, targets.rows, weight_buffer));
+
+    forward_batch(layout, coefs, intercepts, batch, rows, activations);
+    let last = layout.layers() - 1;
+    let predictions = &activations[last][..rows * outputs];
+    let mut loss =
+        layout
+            .effective_loss()
+            .value(predictions, y, outputs, sample_weight, scratch, means);
+
+    let mut squares = T::ZERO;
+    for coef in coefs {
+        let coef = coef.as_ref();
+        squares += dot(coef, coef);
+    }
+    // `sw_sum` is the row count or the weights' sum (numpy's pairwise sum).
+    let weight_sum = match sample_weight {
+        Some(w) => super::real::pairwise_sum(w),
+        None => T::from_f64(rows as f64),
+    };
+    loss += T::from_f64(0.5 * alpha) * squares / weight_sum;
+
+    // The output delta is `prediction - y` for each canonical pairing of
+    // output activation and loss, as scikit-learn simplifies it.
+    let delta = &mut deltas[last][..rows * outputs];
+    for ((d, &p), &t) in delta.iter_mut().zip(predictions).zip(y) {
+        *d = p - t;
+    }
+    if let Some(w) = sample_weight {
+        for (row, &w) in delta.chunks_exact_mut(outputs).zip(w) {
+            row.iter_mut().for_each(|d| *d *= w);
+        }
+    }
+    let alpha = T::from_f64(alpha);
+    for layer in (0..=last).rev() {
+        let cols = layout.sizes[layer + 1];
+        let inputs = layout.sizes[layer];
+        let (lower, upper) = deltas.split_at_mut(layer);
+        let delta = &upper[0][..rows * cols];
+        let coef_grad = grads.coefs[layer].as_mut();
+        if layer == 0 {
+            first_transpose_product(batch, rows, delta, cols, coef_grad);
+        } else {
+            let below = &activations[layer - 1][..rows * inputs];
+            matmul(
+                coef_grad,
+                View::row_major(below, rows, inputs).t(),
+                View::row_major(delta, rows, cols),
+                false,
+                T::ONE,
+            );
+        }
+        for (g, &w) in coef_grad.iter_mut().zip(coefs[layer].as_ref()) {
+            *g = (*g + alpha * w) / weight_sum;
+        }
+        let intercept_grad = grads.intercepts[layer].as_mut();
+        column_sums(delta, intercept_grad);
+        intercept_grad.iter_mut().for_each(|g| *g = *g / weight_sum);
+        if layer > 0 {
+            // deltas[layer - 1] = delta @ coefᵀ, times the hidden derivative.
+            let below = &mut lower[layer - 1][..rows * inputs];
+            matmul(
+                below,
+                View::row_major(delta, rows, cols),
+                View::row_major(coefs[layer].as_ref(), inputs, cols).t(),
+                false,
+                T::ONE,
+            );
+            layout
+                .hidden
+                .derivative(&activations[layer - 1][..rows * inputs], below);
+        }
+    }
+    loss
+}
+
+/// `values`' rows (`cols` wide) for the batch: a slice when consecutive,
+/// else gathered into `buffer`.
+fn gather<'a, T: Real>(
+    values: &'a [T],
+    cols: usize,
+    rows: Rows<'_>,
+    buffer: &'a mut [T],
+) -> &'a [T] {
+    match rows {
+        Rows::Range { start, count } => &values[start * cols..(start + count) * cols],
+        Rows::Pick(picked) => {
+            let buffer = &mut buffer[..picked.len() * cols];
+            for (row, &source) in buffer.chunks_exact_mut(cols).zip(picked) {
+                row.copy_from_slice(&values[source * cols..(source + 1) * cols]);
+            }
+            buffer
+        }
+    }
+}
+
+/// The loss of all of `input` with the L2 term, and its gradients written
+/// into `grads` (what L-BFGS asks for at each point).
+#[allow(clippy::too_many_arguments)]
+pub fn loss_gradient<T, C, I, G, H>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    input: &Input<'_, T>,
+    y: &[T],
+    sample_weight: Option<&[T]>,
+    alpha: f64,
+    grads: Gradients<'_, G, H>,
+    workspace: &mut Workspace<T>,
+) -> Result<T, AllocError>
+where
+    T: Real,
+    C: AsRef<[T]>,
+    I: AsRef<[T]>,
+    G: AsMut<[T]>,
+    H: AsMut<[T]>,
+{
+    layout.check_params(coefs, intercepts);
+    let rows = input.rows();
+    assert_eq!(input.cols(), layout.inputs(), "network: X columns");
+    assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
+    if let Some(w) = sample_weight {
+        assert_eq!(w.len(), rows, "network: sample_weight length");
+    }
+    workspace.reserve(layout, rows)?;
+    let targets = Targets {
+        input,
+        rows: Rows::Range {
+            start: 0,
+            count: rows,
+        },
+        y,
+        sample_weight,
+    };
+    Ok(backprop(
+        layout,
+        coefs,
+        intercepts,
+        &targets,
+        alpha,
+        &mut workspace.buffers,
+        grads,
+    ))
+}
