@@ -1,7 +1,7 @@
 """Type stubs for the compiled Rust extension ``neurust._core``."""
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +10,7 @@ _Float: TypeAlias = np.float32 | np.float64
 _Array: TypeAlias = npt.NDArray[Any]
 
 __all__ = [
+    "Network",
     "__version__",
     "_load_openblas",
     "_use_openblas",
@@ -112,3 +113,66 @@ def get_num_threads() -> int: ...
 def build_info() -> dict[str, Any]: ...
 def _load_openblas(path: str, /) -> str: ...
 def _use_openblas(enabled: bool, /) -> None: ...
+
+_Csr: TypeAlias = tuple[_Array, _Array, _Array, int]
+
+@final
+class Network:
+    """An N-layer network of scikit-learn's MLP: shapes, workspace, optimizer state."""
+
+    def __new__(
+        cls,
+        layer_sizes: list[int],
+        hidden_activation: str,
+        out_activation: str,
+        loss: str,
+        dtype: str,
+    ) -> Network: ...
+    @property
+    def layer_sizes(self) -> list[int]: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def hidden_activation(self) -> str: ...
+    @property
+    def out_activation(self) -> str: ...
+    @property
+    def loss(self) -> str: ...
+    @property
+    def learning_rate(self) -> float: ...
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None: ...
+    def forward(
+        self, X: _Array | _Csr, coefs: list[_Array], intercepts: list[_Array]
+    ) -> _Array: ...
+    def loss_gradient(
+        self,
+        X: _Array | _Csr,
+        y: _Array,
+        sample_weight: _Array | None,
+        coefs: list[_Array],
+        intercepts: list[_Array],
+        alpha: float,
+        coef_grads: list[_Array],
+        intercept_grads: list[_Array],
+    ) -> float: ...
+    def set_sgd(self, learning_rate: float, momentum: float, nesterov: bool) -> None: ...
+    def set_adam(
+        self, learning_rate_init: float, beta_1: float, beta_2: float, epsilon: float
+    ) -> None: ...
+    def epoch(
+        self,
+        X: _Array | _Csr,
+        y: _Array,
+        sample_weight: _Array | None,
+        coefs: list[_Array],
+        intercepts: list[_Array],
+        order: _Array,
+        batch_size: int,
+        alpha: float,
+    ) -> float: ...
+    def optimizer_state(self) -> dict[str, Any] | None: ...
+    def set_optimizer_state(self, state: dict[str, Any] | None) -> None: ...
+    def __getnewargs__(self) -> tuple[list[int], str, str, str, str]: ...
+    def __getstate__(self) -> dict[str, Any] | None: ...
+    def __setstate__(self, state: dict[str, Any] | None) -> None: ...

@@ -11,6 +11,7 @@ mod error;
 mod info;
 mod linear;
 mod mlp;
+mod network;
 
 use pyo3::prelude::*;
 
@@ -23,6 +24,7 @@ fn core_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     activation::register(module)?;
     linear::register(module)?;
     mlp::register(module)?;
+    network::register(module)?;
     info::register(module)?;
     blas::register(module)?;
     Ok(())
