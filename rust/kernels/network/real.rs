@@ -69,6 +69,7 @@ pub fn pairwise_sum<T: Real>(values: &[T]) -> T {
 
 /// `np.sum(matrix, axis=0)` of a row-major `rows × sums.len()` matrix:
 /// numpy sums a lone column pairwise and several columns row by row.
+#[inline(always)]
 pub fn column_sums<T: Real>(matrix: &[T], sums: &mut [T]) {
     let cols = sums.len();
     if cols == 1 {

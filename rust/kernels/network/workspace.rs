@@ -32,6 +32,10 @@ pub(super) struct Buffers<T> {
     pub scratch: Vec<T>,
     /// One value per output column.
     pub means: Vec<T>,
+    /// A layer's coefficients transposed (`sizes[l + 1] × sizes[l]`).
+    pub coef_t: Vec<T>,
+    /// A product computed transposed, before it is turned back.
+    pub transposed: Vec<T>,
 }
 
 fn buffer<T: Float>(rows: usize, cols: usize) -> Result<Vec<T>, AllocError> {
@@ -69,6 +73,16 @@ impl<T: Float> Workspace<T> {
             activations.push(buffer(rows, size)?);
             deltas.push(buffer(rows, size)?);
         }
+        let mut largest_coef = 0;
+        let mut largest_layer = 0;
+        for layer in 0..layout.layers() {
+            let (inputs, cols) = layout.coef_shape(layer);
+            largest_coef = largest_coef.max(inputs * cols);
+            largest_layer = largest_layer.max(cols);
+        }
+        let transposed = rows
+            .checked_mul(largest_layer)
+            .map(|len| len.max(largest_coef));
         self.buffers = Buffers {
             x: buffer(rows, layout.inputs())?,
             y: buffer(rows, layout.outputs())?,
@@ -77,6 +91,8 @@ impl<T: Float> Workspace<T> {
             deltas,
             scratch: buffer(rows, 1)?,
             means: buffer(layout.outputs().max(2), 1)?,
+            coef_t: buffer(largest_coef, 1)?,
+            transposed: zeroed(transposed)?,
         };
         self.rows = rows;
         Ok(())
