@@ -271,6 +271,7 @@ fn first_transpose_product<T: Real>(
 /// The forward pass over `rows` rows into `activations` (scikit-learn's
 /// `_forward_pass`): `act(A @ W + b)` layer by layer.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn forward_batch<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
     layout: &Layout,
     coefs: &[C],
