@@ -132,13 +132,18 @@ class ReferenceNetwork:
         intercept_grads: list[np.ndarray],
     ) -> float:
         loss, new_coef_grads, new_intercept_grads = self._backprop(
-            _matrix(X), y, sample_weight, coefs, intercepts, alpha
+            _matrix(X), self._targets(y), sample_weight, coefs, intercepts, alpha
         )
         for out, new in zip(
             coef_grads + intercept_grads, new_coef_grads + new_intercept_grads, strict=True
         ):
             out[...] = new
         return float(loss)
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        # scikit-learn's classifiers hold their 0/1 targets as bools, which sets the float
+        # type of its log losses (1 - y is int64); give them the same.
+        return y.astype(bool) if self._args[3] in ("log_loss", "binary_log_loss") else y
 
     def _zeros(self) -> list[np.ndarray]:
         sizes, dtype = self._args[0], self._args[4]
@@ -186,7 +191,7 @@ class ReferenceNetwork:
         """scikit-learn's inner loop of ``_fit_stochastic``, one pass over ``order``."""
         if self._optimizer is None:
             raise RuntimeError("no optimizer: call set_sgd or set_adam first")
-        X = _matrix(X)
+        X, y = _matrix(X), self._targets(y)
         params = coefs + intercepts
         accumulated_loss = 0.0
         for batch_slice in gen_batches(len(order), batch_size):
@@ -239,3 +244,23 @@ class ReferenceNetwork:
             self.set_sgd(state["learning_rate"], state["momentum"], state["nesterov"])
             assert isinstance(self._optimizer, SGDOptimizer)
             self._optimizer.velocities = [v.copy() for v in state["velocities"]]
+
+
+CORES = ("reference", "rust")
+
+
+def use_core(name: str, monkeypatch: Any) -> str:
+    """Make neurust.sklearn's estimators compute with ``name`` ("reference" or "rust").
+
+    "rust" skips the test while the compiled module has no ``Network``.
+    """
+    import pytest
+
+    from neurust import _core
+    from neurust.sklearn import _estimators
+
+    if name == "reference":
+        monkeypatch.setattr(_estimators, "_network_class", lambda: ReferenceNetwork)
+    elif not hasattr(_core, "Network"):
+        pytest.skip("this build of neurust._core has no Network yet")
+    return name

@@ -142,6 +142,18 @@ class _NetworkMLP:
             return self.loss
         return "binary_log_loss" if self.out_activation_ == "logistic" else "log_loss"
 
+    def _loss_type(self, dtype: np.dtype, integer_batch_size: bool = False) -> type:
+        """The float type of scikit-learn's loss_ and loss_curve_ for data of ``dtype``.
+
+        The data's own, except float64 where numpy's promotion makes scikit-learn's sum a
+        float64 for float32 data: its log losses take ``xlogy`` of boolean targets (which
+        scipy computes in float64), and a batch_size given as an integer reaches the sum as
+        np.clip's int64.
+        """
+        if integer_batch_size or self.loss == "log_loss":
+            return np.float64
+        return dtype.type
+
     def _new_network(self, layer_units: list[int], dtype: np.dtype) -> Any:
         return _network_class()(
             [int(units) for units in layer_units],
@@ -260,7 +272,7 @@ class _NetworkMLP:
             grad_coefs,
             grad_intercepts,
         )
-        return dtype.type(loss), grad
+        return self._loss_type(dtype)(loss), grad
 
     # --- sgd, adam -----------------------------------------------------------------------
 
@@ -361,7 +373,7 @@ class _NetworkMLP:
                     "sample size. It is going to be clipped",
                     stacklevel=3,
                 )
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+            batch_size = np.clip(self.batch_size, 1, n_samples)
 
         X_net = _dense_or_csr(X_train, dtype)
         y_net = np.ascontiguousarray(y_train, dtype=dtype)
@@ -371,7 +383,7 @@ class _NetworkMLP:
             else np.ascontiguousarray(sample_weight_train, dtype=dtype)
         )
         alpha = float(self.alpha)
-        to_loss = dtype.type  # scikit-learn's loss_ has the data's float type
+        to_loss = self._loss_type(dtype, integer_batch_size=isinstance(batch_size, np.integer))
 
         try:
             self.n_iter_ = 0
