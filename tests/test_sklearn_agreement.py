@@ -223,9 +223,12 @@ def test_sparse_fit_matches_sklearn(core: str, layout: str, solver: str, output:
     theirs, ours = estimators(output, **params)
     fit_quietly(theirs, X_sparse, y)
     fit_quietly(ours, X_sparse, y)
-    assert_agree(ours, theirs, X_sparse, core)
+    # The Network reads CSR; scikit-learn's own products on CSC data round differently
+    # (its fits on CSR and CSC data differ in the last bits), so CSC agrees to tolerance.
+    exact = core == "reference" and layout == "csr"
+    assert_agree(ours, theirs, X_sparse, exact)
     # The sparse model predicts the dense data as scikit-learn's does.
-    assert_agree(ours, theirs, X, exact=core == "reference")
+    assert_agree(ours, theirs, X, exact)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "sgd-adaptive", "lbfgs"])
