@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import neural_network as sk
 
 from _network_reference import CORES, use_core
@@ -324,3 +326,69 @@ def agreement_table() -> str:
 
 if __name__ == "__main__":
     print(agreement_table())
+
+
+@pytest.mark.parametrize("solver", ["sgd-adaptive", "adam"])
+def test_verbose_prints_what_sklearn_prints(
+    core: str, solver: str, capsys: pytest.CaptureFixture[str]
+):
+    X, y = make_data("regression")
+    params = {**SOLVERS[solver], "hidden_layer_sizes": (5,), "max_iter": 12, "random_state": 2}
+    params.update(verbose=True, early_stopping=solver == "adam", tol=1e-2, n_iter_no_change=2)
+    theirs, ours = estimators("regression", **params)
+    fit_quietly(theirs, X, y)
+    printed_by_sklearn = capsys.readouterr().out
+    fit_quietly(ours, X, y)
+    printed = capsys.readouterr().out
+    assert "Iteration 1, loss = " in printed
+    if core == "reference":
+        assert printed == printed_by_sklearn
+    else:
+        assert len(printed.splitlines()) == len(printed_by_sklearn.splitlines())
+
+
+@pytest.mark.parametrize("x_dtype", [np.float64, np.float32, np.int64])
+def test_float32_model_predicts_in_numpys_promoted_dtype_as_sklearn(core: str, x_dtype: Any):
+    X, y = make_data("regression", dtype=np.float32)
+    theirs, ours = estimators("regression", hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+    fit_quietly(theirs, X, y)
+    fit_quietly(ours, X, y)
+    X_new = (10 * X).astype(x_dtype)
+    expected = theirs.predict(X_new)
+    found = ours.predict(X_new)
+    assert found.dtype == expected.dtype
+    if core == "reference":
+        np.testing.assert_array_equal(found, expected)
+    else:
+        np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25)
+@given(
+    n_samples=st.integers(8, 60),
+    n_features=st.integers(1, 5),
+    hidden=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+    n_outputs=st.integers(1, 3),
+    batch_size=st.integers(1, 70),
+    solver=st.sampled_from(["adam", "sgd"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_random_shapes_match_sklearn_on_the_reference_core(
+    n_samples: int,
+    n_features: int,
+    hidden: list[int],
+    n_outputs: int,
+    batch_size: int,
+    solver: str,
+    seed: int,
+):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    y = rng.normal(size=(n_samples, n_outputs))
+    params = {"hidden_layer_sizes": tuple(hidden), "batch_size": batch_size, "solver": solver}
+    params.update(max_iter=4, random_state=seed, learning_rate_init=0.01)
+    theirs = fit_quietly(sk.MLPRegressor(**params), X, y)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_core("reference", monkeypatch)
+        ours = fit_quietly(nk.MLPRegressor(**params), X, y)
+        assert_agree(ours, theirs, X, exact=True)

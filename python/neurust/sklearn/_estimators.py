@@ -193,10 +193,9 @@ class _NetworkMLP:
     def _forward_pass_fast(self, X: Any, check_input: bool = True) -> np.ndarray:
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        # numpy's promotion rule, as in scikit-learn's X @ coefs_[0]: integer X gives the
-        # coefficients' dtype, float64 X with float32 coefficients gives float64.
-        x_dtype = X.dtype if X.dtype.kind == "f" else self.coefs_[0].dtype
-        dtype = np.result_type(x_dtype, *self.coefs_, *self.intercepts_)
+        # numpy's promotion rule, as in scikit-learn's X @ coefs_[0]: float64 or int64 X
+        # with float32 coefficients computes in float64.
+        dtype = np.result_type(X.dtype, *self.coefs_, *self.intercepts_)
         if dtype not in (np.float32, np.float64):
             dtype = np.dtype(np.float64)
         layer_units = [self.coefs_[0].shape[0], *(c.shape[1] for c in self.coefs_)]
