@@ -206,10 +206,10 @@ class ReferenceNetwork:
         # A float32 net's sum stays a float32, as scikit-learn's does; float() is exact.
         return float(accumulated_loss)
 
-    def optimizer_state(self) -> dict[str, Any]:
+    def optimizer_state(self) -> dict[str, Any] | None:
         optimizer = self._optimizer
         if optimizer is None:
-            return {"kind": None}
+            return None
         if isinstance(optimizer, AdamOptimizer):
             return {
                 "kind": "adam",
@@ -229,8 +229,8 @@ class ReferenceNetwork:
             "velocities": [v.copy() for v in optimizer.velocities],
         }
 
-    def set_optimizer_state(self, state: dict[str, Any]) -> None:
-        if state["kind"] is None:
+    def set_optimizer_state(self, state: dict[str, Any] | None) -> None:
+        if state is None:
             self._optimizer = None
         elif state["kind"] == "adam":
             self.set_adam(
