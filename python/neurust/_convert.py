@@ -54,7 +54,10 @@ def _too_large_int(obj: Any, array: np.ndarray) -> bool:
     if array.dtype.kind != "O" or array.size == 0:
         return False
     items = array.ravel().tolist()
-    return all(isinstance(item, int) and not isinstance(item, bool) for item in items)
+    if not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+        return False
+    # An object array of small ints (made by the caller) holds none too large.
+    return any(not -(1 << 63) <= item < 1 << 64 for item in items)
 
 
 def _checked_kind(obj: Any, array: np.ndarray, name: str) -> None:

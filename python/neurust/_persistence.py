@@ -6,10 +6,17 @@ The file holds a ``config`` entry (a JSON object whose ``format`` is
 each array's stored shape and dtype (its header) against the configuration
 before reading its data, so a file that is not a saved net fails at once,
 with memory in proportion to the file, whatever its configuration claims.
+:func:`write` never compresses, and :func:`read` refuses compressed or
+encrypted entries and entries whose sizes disagree, before inflating
+anything: no entry can expand beyond the bytes the file holds.
+
+Saving is atomic (:mod:`neurust._atomic`): a failed, interrupted or
+concurrent save leaves either the previous file or one whole new one.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -19,6 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from neurust import _atomic
 
 FORMAT = "neurust.TwoLayerNet/1"
 """Written into every saved net; a file without it is not one of ours."""
@@ -49,10 +58,22 @@ class NotASavedNetError(ValueError):
 def write(
     path: str | os.PathLike[str], config: Mapping[str, Any], params: Mapping[str, Any]
 ) -> None:
-    """Write ``config`` (the constructor arguments, as JSON) and ``params`` to ``path``."""
+    """Write ``config`` (the constructor arguments, as JSON) and ``params`` to ``path``.
+
+    A name without ``.npz`` gets it, as numpy does. The file is replaced
+    atomically: on any failure the previous file is left as it was. An open
+    binary file is written as it is (its owner decides what a failure leaves).
+    """
     document = {"format": FORMAT, **{key: config[key] for key in CONSTRUCTOR_KEYS}}
     arrays: dict[str, Any] = {"config": np.array(json.dumps(document)), **params}
-    np.savez(path, **arrays)
+    if hasattr(path, "write"):
+        np.savez(path, **arrays)
+        return
+    target = Path(os.fspath(path))
+    if target.suffix != ".npz":
+        target = target.with_name(target.name + ".npz")
+    with _atomic.replacing(target) as file:
+        np.savez(file, **arrays)
 
 
 def resolve(path: str | os.PathLike[str] | IO[bytes]) -> Path | IO[bytes]:
@@ -62,6 +83,10 @@ def resolve(path: str | os.PathLike[str] | IO[bytes]) -> Path | IO[bytes]:
     open binary file is read as it is, as numpy reads one.
     """
     if hasattr(path, "read"):
+        if isinstance(path, io.TextIOBase):
+            raise TypeError(
+                "path is a file opened in text mode; open a saved net in binary mode ('rb')"
+            )
         return path  # type: ignore[return-value]
     given = Path(os.fspath(path))
     if given.suffix == ".npz":
@@ -95,6 +120,28 @@ def _entry(archive: zipfile.ZipFile, name: str) -> tuple[zipfile.ZipInfo, tuple,
             f"({data_bytes} bytes) but holds {info.file_size - header_bytes} bytes"
         )
     return info, shape, dtype
+
+
+def _check_stored(archive: zipfile.ZipFile) -> None:
+    """Refuse any entry that could expand beyond the bytes it occupies, before reading one.
+
+    :func:`write` stores entries uncompressed; a compressed entry (deflate,
+    bzip2, lzma) could inflate a kilobyte into gigabytes, and an entry whose
+    declared size differs from its stored size is not one numpy wrote.
+    """
+    for info in archive.infolist():
+        if info.flag_bits & 0x1:
+            raise ValueError(f"its {info.filename!r} entry is encrypted")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(
+                f"its {info.filename!r} entry is compressed (method {info.compress_type}); "
+                "saved nets are stored uncompressed"
+            )
+        if info.compress_size != info.file_size:
+            raise ValueError(
+                f"its {info.filename!r} entry declares {info.file_size} bytes but stores "
+                f"{info.compress_size}"
+            )
 
 
 def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
@@ -152,6 +199,8 @@ def _kind(file: Path | IO[bytes]) -> str | None:
         position = file.tell()
         start = file.read(6)
         file.seek(position)
+        if not isinstance(start, bytes):
+            raise TypeError("path is a file opened in text mode; open a saved net in binary mode")
     if not start:
         return "the file is empty"
     if start == b"\x93NUMPY":
@@ -188,6 +237,7 @@ def read(
         raise not_ours(reason)
     try:
         with zipfile.ZipFile(file) as archive:
+            _check_stored(archive)
             config = _config(archive)
             try:
                 shapes, dtype = expected(config)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import neurust as nr
-from neurust import _seeds
+from neurust import _atomic, _seeds
 from neurust._diagram import collapsed_label, shown_units
 
 if TYPE_CHECKING:
@@ -84,18 +83,12 @@ def _save(figure: Figure, folder: Path, name: str) -> Path:
         If the file cannot be written; the previous file, if any, is left as it was.
     """
     target = folder / name
-    # Not tempfile.mkstemp: its files are private (0600); "x" mode gives the umask's mode.
-    temporary = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        with open(temporary, "xb") as file:
+        with _atomic.replacing(target) as file:
             figure.savefig(file, format="png", dpi=DPI)
-        os.replace(temporary, target)
-    except BaseException as error:
-        temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            reason = error.strerror or str(error)
-            raise PlotFolderError(f"cannot write {str(target)!r}: {reason}") from None
-        raise
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise PlotFolderError(f"cannot write {str(target)!r}: {reason}") from None
     return target
 
 

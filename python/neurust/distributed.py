@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neurust._convert import as_float_array
 from neurust._progress import progress_bar
-from neurust._validation import choice, learning_rate, positive_int
+from neurust._validation import choice, learning_rate, positive_int, shape_text
 from neurust.backends._mlp import REDUCTIONS, batch_bounds, non_finite_error
 from neurust.backends._partial import attach
 
@@ -33,7 +34,14 @@ if TYPE_CHECKING:
 
     from neurust.model import TwoLayerNet
 
-__all__ = ["DEFAULT_TIMEOUT_S", "DistributedError", "init", "shard"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
+    "MIN_TIMEOUT_S",
+    "DistributedError",
+    "init",
+    "shard",
+]
 
 DEFAULT_TIMEOUT_S = 60.0
 """How long a collective waits for the other ranks before failing, unless
@@ -67,19 +75,35 @@ def _torch_distributed() -> Any:
     return dist
 
 
+MIN_TIMEOUT_S = 0.001
+MAX_TIMEOUT_S = 30 * 24 * 3600.0
+"""The timeouts accepted, from the variable and from :func:`init`: 1 ms to 30 days.
+Below a millisecond torch rounds to "0ms"; far above a month its
+``timedelta`` and C++ conversions overflow (at 1e10 s, 1e14 s, 1e300 s)."""
+
+
+def _timeout(value: Any, name: str) -> float:
+    """``value`` as seconds in ``[MIN_TIMEOUT_S, MAX_TIMEOUT_S]``, else a ValueError naming it."""
+    expected = (
+        f"{name} must be a number of seconds from {MIN_TIMEOUT_S:g} (1 ms) to "
+        f"{MAX_TIMEOUT_S:g} (30 days), got {value!r}"
+    )
+    if isinstance(value, bool):
+        raise TypeError(expected)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise (ValueError if isinstance(value, str) else TypeError)(expected) from None
+    if not MIN_TIMEOUT_S <= seconds <= MAX_TIMEOUT_S:  # also refuses nan
+        raise ValueError(expected)
+    return seconds
+
+
 def _default_timeout() -> float:
     text = os.environ.get("NEURUST_DISTRIBUTED_TIMEOUT")
     if text is None:
         return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(
-            f"NEURUST_DISTRIBUTED_TIMEOUT must be a number of seconds, got {text!r}"
-        ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"NEURUST_DISTRIBUTED_TIMEOUT must be positive seconds, got {text!r}")
-    return value
+    return _timeout(text, "NEURUST_DISTRIBUTED_TIMEOUT")
 
 
 def init(backend: str | None = None, timeout: float | None = None) -> ProcessGroup:
@@ -91,7 +115,8 @@ def init(backend: str | None = None, timeout: float | None = None) -> ProcessGro
         ``"gloo"`` (the default, for CPU backends) or ``"nccl"`` (for the
         torch-cuda backend, one GPU per rank: ``LOCAL_RANK`` picks it).
     timeout : float, optional
-        Seconds a collective waits for the other ranks before failing.
+        Seconds a collective waits for the other ranks before failing, from
+        0.001 to 2,592,000 (30 days).
         Default: ``NEURUST_DISTRIBUTED_TIMEOUT`` or :data:`DEFAULT_TIMEOUT_S`.
 
     Returns
@@ -107,7 +132,10 @@ def init(backend: str | None = None, timeout: float | None = None) -> ProcessGro
         ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) are not all set;
         the message says how to start the ranks.
     ValueError
-        If ``timeout`` is not a positive number of seconds.
+        If ``timeout`` (or ``NEURUST_DISTRIBUTED_TIMEOUT``) is not from 1 ms
+        to 30 days (:data:`MIN_TIMEOUT_S`, :data:`MAX_TIMEOUT_S`).
+    TypeError
+        If ``timeout`` is not a number.
 
     Examples
     --------
@@ -116,9 +144,7 @@ def init(backend: str | None = None, timeout: float | None = None) -> ProcessGro
     dist = _torch_distributed()
     if dist.is_initialized():
         return dist.group.WORLD
-    seconds = _default_timeout() if timeout is None else float(timeout)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    seconds = _default_timeout() if timeout is None else _timeout(timeout, "timeout")
     missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
         raise RuntimeError(
@@ -395,8 +421,26 @@ def _settings(
         batch_size = positive_int(batch_size, "batch_size")
     reduction = choice(reduction, "reduction", REDUCTIONS)
     x = net._inputs(X)
-    y = net._targets(Y, x.shape[0])
+    y = net._targets(Y, x.shape[0]) if x.shape[0] else _no_targets(net, Y)
     return _Settings(x, y, steps, lr, batch_size, reduction)
+
+
+def _no_targets(net: TwoLayerNet, Y: Any) -> np.ndarray:
+    """``Y`` of a rank that holds no rows: ``(0, output_dim)``, or ``(0,)`` for one output.
+
+    Such a rank takes part (``shard`` gives one when there are fewer rows than
+    ranks): it adds nothing to the gradients, and "mean" divides by the
+    other ranks' rows.
+    """
+    y = as_float_array(Y, "Y")
+    if y.shape == (0,) and net.output_dim == 1:
+        y = y.reshape(0, 1)
+    if y.shape != (0, net.output_dim):
+        raise ValueError(
+            f"Y has shape {shape_text(y.shape)}, but X has 0 rows and the net has output_dim "
+            f"{net.output_dim}; Y needs shape (0, {net.output_dim})"
+        )
+    return np.ascontiguousarray(y, dtype=net.dtype)
 
 
 def _fit(
@@ -420,6 +464,11 @@ def _fit(
         _agree(group, {}, error)  # raises here, and on every other rank
     assert settings is not None
     rows = _agree(group, settings.config(net), None)
+    if not any(rows):  # every rank knows every count: all raise together
+        raise ValueError(
+            f"no rank holds any rows (all {len(rows)} have an empty X); the loss and its "
+            "gradients need at least one sample"
+        )
 
     buffers = _FlatBuffers(net)
     _collective(
@@ -470,10 +519,13 @@ def _steps(
         whole = end - start == rows[rank]
         batch_x = x_native if whole else x_native[start:end]
         batch_y = y_native if whole else y_native[start:end]
-        loss, grads = backend.mlp_gradients(
-            batch_x, batch_y, buffers.native_params(), net.activation, "sum"
-        )
-        buffers.store(loss, grads)
+        if end > start:
+            loss, grads = backend.mlp_gradients(
+                batch_x, batch_y, buffers.native_params(), net.activation, "sum"
+            )
+            buffers.store(loss, grads)
+        else:  # a rank with no rows adds nothing to the sums
+            buffers.grads.zero_()
         if not alone:  # in a group of one, the sum is what this rank holds
             _collective(
                 f"summing the gradients of step {step}",

@@ -469,9 +469,11 @@ class TwoLayerNet:
         ------
         FloatingPointError
             If the loss becomes NaN or infinite; the message names the step.
-            The net keeps the last parameters whose loss was finite (those
-            before the step that diverged), ``history_`` ends with that loss,
-            and a ``fit`` with a smaller ``lr`` can carry on from there.
+            The net keeps whichever has the lower loss over ``X``: its
+            parameters from before this call, or the last ones whose loss
+            was finite (those before the step that diverged); the message
+            says which. ``history_`` holds the finite losses of the steps
+            run, and a ``fit`` with a smaller ``lr`` trains from there.
         KeyboardInterrupt
             On Ctrl-C (within about 100 ms on the Rust backend); the
             parameters are those of the last completed step, and ``history_``
@@ -526,6 +528,9 @@ class TwoLayerNet:
         """The backend's ``mlp_fit``; a stopped fit leaves the last completed step in the net."""
         backend = self.backend
         update = None if bar is None else bar.update
+        # The one copy per call: numpy and Rust train the net's own arrays in
+        # place, and a diverged fit may fall back to these.
+        before = {name: value.copy() for name, value in self._params.items()}
         try:
             return backend.mlp_fit(
                 backend.from_numpy(x),
@@ -544,7 +549,61 @@ class TwoLayerNet:
             if partial is not None:
                 self._adopt_native(partial.params)
                 self.history_ = np.asarray(partial.history, dtype=self.dtype)
+                if isinstance(error, FloatingPointError) and partial.steps_done > 0:
+                    self._keep_lower_loss(error, before, x, y, reduction)
             raise
+
+    def _keep_lower_loss(
+        self,
+        error: FloatingPointError,
+        before: dict[str, np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        reduction: str,
+    ) -> None:
+        """After divergence, hold the lower-loss of the parameters before the call and now.
+
+        The last parameters whose loss was finite can already be huge (a loss
+        of 1e235), and no learning rate trains from there; the parameters the
+        call started from can. The loss is taken over all of ``x`` for both
+        (a NaN counts as infinite; a tie keeps those from before the call),
+        and the message says which were kept.
+        """
+
+        def loss_of(native: Mapping[str, Any]) -> float:
+            value = self.backend.mlp_loss(
+                self.backend.from_numpy(x),
+                self.backend.from_numpy(y),
+                native,
+                self.activation,
+                reduction,
+            )
+            loss = float(self.backend.to_numpy(value))
+            return loss if np.isfinite(loss) else np.inf
+
+        step = len(self.history_)
+        with np.errstate(all="ignore"):
+            last = loss_of(self._native_parameters())
+            start = loss_of({k: self.backend.from_numpy(v) for k, v in before.items()})
+        head = str(error).split(";", 1)[0]
+        if start <= last:
+            self._set_parameters(before)
+        if step == 1:  # the last finite parameters are those the call started from
+            kept = (
+                "the parameters are kept as they were before this fit, the last whose loss "
+                "was finite"
+            )
+        elif start <= last:
+            kept = (
+                f"the parameters are kept as they were before this fit (loss {start:.6g}), not "
+                f"as at step {step - 1}, the last whose loss was finite (loss {last:.6g})"
+            )
+        else:
+            kept = (
+                f"the parameters are kept as they were at step {step - 1}, the last whose loss "
+                f"was finite (loss {last:.6g}; before this fit it was {start:.6g})"
+            )
+        error.args = (f"{head}; {kept}; try a smaller learning rate",)
 
     # --- saving ------------------------------------------------------------------------------
 

@@ -128,9 +128,10 @@ class Perceptron:
 
     def _update(self, sample: np.ndarray, error: float, epoch: int) -> None:
         """Move the weights and bias by the rule, or raise if they would stop being finite."""
+        # ``error`` is a numpy scalar: the bias's update warns on overflow too.
         with np.errstate(over="ignore", invalid="ignore"):  # reported below instead
             weights = self.weights_ + self.lr * error * sample
-        bias = self.bias_ + self.lr * error
+            bias = float(self.bias_ + self.lr * error)
         if not (np.all(np.isfinite(weights)) and math.isfinite(bias)):
             self.epochs_ = epoch
             raise FloatingPointError(
@@ -140,7 +141,9 @@ class Perceptron:
         self.weights_, self.bias_ = weights, bias  # a new array: a copy.copy never shares it
 
     def _fires(self, x: np.ndarray) -> np.ndarray:
-        activity = _core.weighted_sum(x, self.weights_) + self.bias_
+        # Finite weights can still sum past float range: ±inf then fires (or not) as it should.
+        with np.errstate(over="ignore"):
+            activity = _core.weighted_sum(x, self.weights_) + self.bias_
         return _core.step(np.asarray(activity, dtype=np.float64))
 
     @_locked

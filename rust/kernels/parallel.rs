@@ -5,8 +5,8 @@
 //! be built only once). Kernels split work into chunks whose boundaries do not
 //! depend on the thread count, so results are identical for any count.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -36,15 +36,104 @@ struct Pool {
     pool: Arc<ThreadPool>,
 }
 
-fn slot() -> &'static RwLock<Pool> {
-    static POOL: OnceLock<RwLock<Pool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let threads = default_threads();
-        RwLock::new(Pool {
+/// The pool and the board its polling threads watch, as built in one process.
+/// A forked child gets a fresh `State`: the parent's pool threads do not
+/// exist there (fork copies only the calling thread), so jobs handed to them
+/// would never run and never be freed, and a lock one of them held at the
+/// fork would stay locked. The old `State` is leaked, never dropped: its
+/// destructor would signal threads that are gone.
+struct State {
+    generation: usize,
+    slot: RwLock<Pool>,
+    /// The latest job posted for polling threads, and how many were posted.
+    posted: Mutex<Option<Arc<Shared>>>,
+    posts: AtomicUsize,
+    /// How many pool threads are polling (or running a job they found so).
+    polling: AtomicUsize,
+    /// The thread count, readable without the lock (a child reads it from
+    /// its parent's `State`, whose lock a vanished thread may hold).
+    threads: AtomicUsize,
+}
+
+/// Forks seen by this process's lineage: bumped in the child by the
+/// `pthread_atfork` handler, compared with `State::generation` on every use
+/// (an atomic load; `getpid` would be a system call per kernel call).
+static GENERATION: AtomicUsize = AtomicUsize::new(0);
+static CURRENT: AtomicPtr<State> = AtomicPtr::new(std::ptr::null_mut());
+
+#[cfg(unix)]
+fn watch_forks() {
+    extern "C" fn in_child() {
+        // Only an atomic add: the child of a multi-threaded process may run
+        // nothing that locks or allocates here.
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+    }
+    extern "C" {
+        fn pthread_atfork(
+            prepare: Option<extern "C" fn()>,
+            parent: Option<extern "C" fn()>,
+            child: Option<extern "C" fn()>,
+        ) -> std::ffi::c_int;
+    }
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: the handler is a plain function that only touches an
+        // atomic; registering it has no other precondition.
+        unsafe {
+            pthread_atfork(None, None, Some(in_child));
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn watch_forks() {}
+
+fn state() -> &'static State {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let current = CURRENT.load(Ordering::Acquire);
+    // SAFETY: a non-null CURRENT points to a leaked `State` (never freed).
+    match unsafe { current.as_ref() } {
+        Some(state) if state.generation == generation => state,
+        previous => renew(generation, current, previous),
+    }
+}
+
+/// Builds the first `State`, or a forked child's, with the thread count its
+/// parent had.
+#[cold]
+fn renew(
+    generation: usize,
+    current: *mut State,
+    previous: Option<&'static State>,
+) -> &'static State {
+    watch_forks();
+    let threads = previous.map_or_else(default_threads, |p| p.threads.load(Ordering::Acquire));
+    let fresh = Box::into_raw(Box::new(State {
+        generation,
+        slot: RwLock::new(Pool {
             threads,
             pool: Arc::new(build(threads)),
-        })
-    })
+        }),
+        posted: Mutex::new(None),
+        posts: AtomicUsize::new(0),
+        polling: AtomicUsize::new(0),
+        threads: AtomicUsize::new(threads),
+    }));
+    match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: `fresh` came from `Box::into_raw` and is never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(_) => {
+            // Another thread renewed first: use its `State`, drop ours
+            // (built in this process, so its threads exist to be stopped).
+            // SAFETY: `fresh` was never shared.
+            drop(unsafe { Box::from_raw(fresh) });
+            state()
+        }
+    }
+}
+
+fn slot() -> &'static RwLock<Pool> {
+    &state().slot
 }
 
 /// More threads than this is a mistake, not a machine (4096 threads take
@@ -106,12 +195,14 @@ pub fn num_threads() -> usize {
 /// Sets the number of threads kernels use (`threads >= 1`; 0 is treated as 1).
 pub fn set_num_threads(threads: usize) {
     let threads = threads.max(1);
-    let mut guard = slot().write().unwrap_or_else(|e| e.into_inner());
+    let state = state();
+    let mut guard = state.slot.write().unwrap_or_else(|e| e.into_inner());
     if guard.threads != threads {
         *guard = Pool {
             threads,
             pool: Arc::new(build(threads)),
         };
+        state.threads.store(threads, Ordering::Release);
     }
 }
 
@@ -173,24 +264,25 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
     });
     // Pool threads still polling after their last job join this one at
     // once; the rest are woken, which takes 30-60 µs on the 2-core VM.
-    let polling = POLLING.load(Ordering::Acquire).min(helpers);
+    let state = state();
+    let polling = state.polling.load(Ordering::Acquire).min(helpers);
     if polling > 0 {
-        *POSTED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&shared));
-        POSTS.fetch_add(1, Ordering::Release);
+        *state.posted.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&shared));
+        state.posts.fetch_add(1, Ordering::Release);
     }
-    let pool = Arc::clone(&slot().read().unwrap_or_else(|e| e.into_inner()).pool);
+    let pool = Arc::clone(&state.slot.read().unwrap_or_else(|e| e.into_inner()).pool);
     for _ in polling..helpers {
         let shared = Arc::clone(&shared);
         pool.spawn(move || {
             help(&shared);
             drop(shared);
-            poll_for_jobs();
+            poll_for_jobs(state);
         });
     }
     let closer = Closer(&shared);
     shared.run();
     drop(closer);
-    let mut posted = POSTED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut posted = state.posted.lock().unwrap_or_else(|e| e.into_inner());
     if posted.as_ref().is_some_and(|job| Arc::ptr_eq(job, &shared)) {
         *posted = None;
     }
@@ -208,12 +300,6 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
 /// between calls likewise.
 pub const POLL_FOR: Duration = Duration::from_micros(100);
 
-/// The latest job posted for polling threads, and how many were posted.
-static POSTED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
-static POSTS: AtomicUsize = AtomicUsize::new(0);
-/// How many pool threads are polling (or running a job they found so).
-static POLLING: AtomicUsize = AtomicUsize::new(0);
-
 /// Runs `shared`'s parts until none is left, unless the job is closed.
 fn help(shared: &Shared) {
     if shared.enter() {
@@ -228,15 +314,19 @@ fn help(shared: &Shared) {
 }
 
 /// Joins each newly posted job, until none has come for [`POLL_FOR`].
-fn poll_for_jobs() {
-    POLLING.fetch_add(1, Ordering::AcqRel);
-    let mut seen = POSTS.load(Ordering::Acquire);
+fn poll_for_jobs(state: &State) {
+    state.polling.fetch_add(1, Ordering::AcqRel);
+    let mut seen = state.posts.load(Ordering::Acquire);
     let mut idle_since = Instant::now();
     loop {
-        let posts = POSTS.load(Ordering::Acquire);
+        let posts = state.posts.load(Ordering::Acquire);
         if posts != seen {
             seen = posts;
-            let job = POSTED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let job = state
+                .posted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             if let Some(job) = job {
                 help(&job);
             }
@@ -247,7 +337,7 @@ fn poll_for_jobs() {
             std::hint::spin_loop();
         }
     }
-    POLLING.fetch_sub(1, Ordering::AcqRel);
+    state.polling.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// The `CLOSED` bit of `Shared::state`; the other bits count the helpers

@@ -6,6 +6,7 @@ import math
 import os
 from typing import Any
 
+from neurust import _atomic
 from neurust.compare.environment import summary_line
 from neurust.compare.report import Measurement, Report
 from neurust.compare.workloads import WORKLOADS
@@ -47,7 +48,9 @@ def write_plot(report: Report, path: str | os.PathLike[str]) -> None:
         axis.set_visible(False)
     header = summary_line(report.machine, report.software)
     figure.suptitle(f"neurust compare: {header}", fontsize="small")
-    figure.savefig(path, dpi=110)
+    extension = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+    with _atomic.replacing(path) as file:
+        figure.savefig(file, format=extension, dpi=110)
 
 
 def _plot_workload(axis: Any, name: str, timed: list[Measurement], colors: dict[str, str]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from neurust import _atomic
 from neurust.backends import KNOWN_BACKENDS
 from neurust.compare.check import TOLERANCE
 from neurust.compare.threads import available_cores
@@ -193,5 +194,14 @@ class Report:
 
 
 def write_json(report: Report, path: str | os.PathLike[str]) -> None:
-    """Write every measurement, the settings, machine and software as JSON to ``path``."""
-    Path(path).write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+    """Write every measurement, the settings, machine and software as JSON to ``path``.
+
+    ``"-"`` writes to standard output; a file is replaced atomically (a failed
+    write leaves the previous file as it was).
+    """
+    text = json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n"
+    if os.fspath(path) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    _atomic.write_bytes(path, text.encode())

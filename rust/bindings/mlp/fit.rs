@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use numpy::prelude::*;
-use numpy::{PyArray, PyArrayDyn, PyReadwriteArrayDyn};
-use pyo3::exceptions::PyValueError;
+use numpy::{BorrowError, PyArray, PyArrayDyn, PyReadwriteArrayDyn};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -119,9 +119,15 @@ struct Borrows<'py, T: PyFloat> {
 
 impl<'py, T: PyFloat> Borrows<'py, T> {
     fn new(operands: &Operands<'py, T>) -> PyResult<Self> {
+        // Another fit holding the same array is a clash between threads
+        // (RuntimeError, as for a net used by two threads); a read-only
+        // array is a bad argument (ValueError).
         let borrow = |array: &Bound<'py, PyArrayDyn<T>>, name: &str| {
-            array.try_readwrite().map_err(|err| {
-                PyValueError::new_err(format!("{name} cannot be updated in place: {err}"))
+            array.try_readwrite().map_err(|err| match err {
+                BorrowError::AlreadyBorrowed => PyRuntimeError::new_err(format!(
+                    "{name} is being updated by another fit at the same time"
+                )),
+                _ => PyValueError::new_err(format!("{name} cannot be updated in place: {err}")),
             })
         };
         Ok(Borrows {
@@ -349,6 +355,17 @@ fn mlp_fit_py<'py>(
         Some(value) if !value.is_none() => count(value, name).map(Some),
         _ => Ok(None),
     };
+    let callback = callback.filter(|c| !c.is_none(x.py()));
+    if let Some(callback) = &callback {
+        // Checked before any step: a bad callback must not leave w1 updated.
+        let callback = callback.bind(x.py());
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "callback must be callable or None, got {}",
+                callback.get_type().name()?
+            )));
+        }
+    }
     let args = FitArgs {
         x,
         y,
@@ -362,7 +379,7 @@ fn mlp_fit_py<'py>(
         lr: learning_rate(lr)?,
         batch_size: optional(batch_size, "batch_size")?,
         callback_every: optional(callback_every, "callback_every")?,
-        callback: callback.filter(|c| !c.is_none(x.py())),
+        callback,
     };
     if w1.cast::<PyArrayDyn<f64>>().is_ok() {
         fit_typed::<f64>(args)
