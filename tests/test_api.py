@@ -13,6 +13,7 @@ PUBLIC_FUNCTIONS = [
     "relu_grad",
     "sigmoid",
     "sigmoid_grad",
+    "heaviside",
     "step",
     "linear",
     "available_backends",
@@ -51,3 +52,24 @@ def test_kernels_keep_float32_as_float32() -> None:
     assert nr.relu(x).dtype == np.float32
     assert nr.weighted_sum(x, x).dtype == np.float32
     assert nr.linear(x, np.ones((3, 2), np.float32)).dtype == np.float32
+
+
+def test_heaviside_is_the_perceptrons_threshold() -> None:
+    x = np.array([-0.5, 0.0, -0.0, 0.5, np.nan])
+    np.testing.assert_array_equal(nr.heaviside(x), [0.0, 0.0, 0.0, 1.0, np.nan])
+    np.testing.assert_array_equal(nr.heaviside(x[:4]), np.heaviside(x[:4], 0.0))
+
+
+def test_step_is_a_deprecated_alias_of_heaviside() -> None:
+    x = np.array([-1.0, 2.0], dtype=np.float32)
+    out = np.empty_like(x)
+    with pytest.warns(DeprecationWarning, match=r"neurust\.step is deprecated.*neurust\.heaviside"):
+        result = nr.step(x, out=out)
+    assert result is out
+    np.testing.assert_array_equal(result, nr.heaviside(x))
+
+
+def test_step_warns_at_the_callers_line() -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        nr.step([1.0])
+    assert caught[0].filename == __file__

@@ -20,7 +20,7 @@ from neurust.compare import cli, sweep
 
 FAST = ["--quick", "--repeat", "2", "--min-time", "0.0005", "--no-progress"]
 TINY = [*FAST, "--workloads", "relu", "--sizes", "relu=4", "--backends", "numpy,rust"]
-README = Path(__file__).resolve().parent.parent / "README.md"
+COMPARISON_PAGE = Path(__file__).resolve().parent.parent / "docs" / "comparison.md"
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -207,7 +207,7 @@ def test_skipped_cells_are_not_counted_as_measurements(
     assert "3 measurements (1 cell skipped or failed)" in out
 
 
-# -- the default sizes: what runs, what --help says, what the README says -----------------
+# -- the default sizes: what runs, what --help says, what the docs say --------------------
 
 
 def test_quick_sizes_are_part_of_the_full_sweep() -> None:
@@ -227,14 +227,15 @@ def test_help_lists_the_sizes_that_run(capsys: pytest.CaptureFixture[str]) -> No
         assert compare.Settings(quick=False).sizes_of(workload) == workload.sizes
 
 
-def test_readme_lists_the_sizes_that_run() -> None:
+def test_comparison_page_lists_the_sizes_that_run() -> None:
     rows = {}
-    for line in README.read_text().splitlines():
+    for line in COMPARISON_PAGE.read_text().splitlines():
         match = re.match(r"\| `(\w+)`(?:, `(\w+)`)? \| .* \| (.+) \|$", line)
         if match:
             for name in match.group(1, 2):
                 if name:
                     rows[name] = match.group(3)
+    assert {"weighted_sum", "relu", "linear", "train_step", "fit"} <= rows.keys()
     for workload in compare.WORKLOADS.values():
         if workload.name not in rows or "…" in rows[workload.name]:
             continue  # relu_out and copy: run only when named, listed as a range

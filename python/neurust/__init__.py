@@ -16,9 +16,10 @@ from neurust._core import (
     set_num_threads,
     sigmoid,
     sigmoid_grad,
-    step,
     weighted_sum,
 )
+from neurust._core import step as heaviside
+from neurust._deprecated import step
 from neurust._diagram import neuron_dot
 from neurust.backends import (
     Backend,
@@ -42,6 +43,7 @@ __all__ = [
     "distributed",
     "get_backend",
     "get_num_threads",
+    "heaviside",
     "linear",
     "neuron_dot",
     "relu",

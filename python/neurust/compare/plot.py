@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from typing import Any
 
 from neurust import _atomic
@@ -12,6 +13,11 @@ from neurust.compare.report import Measurement, Report
 from neurust.compare.workloads import WORKLOADS
 
 _MARKERS = "osD^v<>"
+
+# The header's font size in points, and the width of one of its characters as a fraction of
+# it: about 0.6 for DejaVu Sans, matplotlib's default, so the wrap errs on the narrow side.
+_HEADER_POINTS = 8.0
+_CHAR_WIDTH = 0.6
 
 
 def write_plot(report: Report, path: str | os.PathLike[str]) -> None:
@@ -34,23 +40,57 @@ def write_plot(report: Report, path: str | os.PathLike[str]) -> None:
     ImportError
         If matplotlib is not installed.
     """
+    figure = _figure(report)
+    extension = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+    with _atomic.replacing(path) as file:
+        figure.savefig(file, format=extension, dpi=110)
+
+
+def _figure(report: Report) -> Any:
+    """The plot as a matplotlib ``Figure``, header wrapped to its width, not yet drawn."""
     from matplotlib.figure import Figure
 
     timed = [m for m in report.measurements if m.timing is not None]
     workloads = list(dict.fromkeys(m.workload for m in timed)) or ["(nothing timed)"]
     columns = min(3, len(workloads))
     rows = math.ceil(len(workloads) / columns)
-    figure = Figure(figsize=(5.2 * columns, 4.0 * rows + 0.6), layout="constrained")
+    width_inches = 5.2 * columns
+    characters = int(width_inches * 72 / (_HEADER_POINTS * _CHAR_WIDTH))
+    header = wrap_header(
+        f"neurust compare: {summary_line(report.machine, report.software)}", characters
+    )
+    header_inches = (header.count("\n") + 1) * _HEADER_POINTS * 1.4 / 72
+    figure = Figure(figsize=(width_inches, 4.0 * rows + 0.3 + header_inches), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for axis, name in zip(axes, workloads, strict=False):
         _plot_workload(axis, name, timed, report.colors)
     for axis in axes[len(workloads) :]:
         axis.set_visible(False)
-    header = summary_line(report.machine, report.software)
-    figure.suptitle(f"neurust compare: {header}", fontsize="small")
-    extension = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
-    with _atomic.replacing(path) as file:
-        figure.savefig(file, format=extension, dpi=110)
+    figure.suptitle(header, fontsize=_HEADER_POINTS)
+    return figure
+
+
+def wrap_header(header: str, width: int) -> str:
+    """``header`` in lines of at most ``width`` characters, broken at its `` · `` separators.
+
+    Each part (CPU, SIMD flags, numpy, neurust) starts on the line that still has room for
+    it; a part longer than a line (a long SIMD flag list) is broken between words.
+
+    >>> print(wrap_header("neurust compare: Xeon · SIMD avx2 avx512f · numpy 2", 24))
+    neurust compare: Xeon ·
+    SIMD avx2 avx512f ·
+    numpy 2
+    """
+    width = max(width, 10)
+    lines: list[str] = []
+    parts = header.split(" · ")
+    for index, part in enumerate(parts):
+        text = part if index == len(parts) - 1 else f"{part} ·"
+        if lines and len(lines[-1]) + 1 + len(text) <= width:
+            lines[-1] += f" {text}"
+        else:
+            lines.extend(textwrap.wrap(text, width, break_on_hyphens=False) or [""])
+    return "\n".join(lines)
 
 
 def _plot_workload(axis: Any, name: str, timed: list[Measurement], colors: dict[str, str]) -> None:
