@@ -81,23 +81,6 @@ fn simd_features() -> Vec<&'static str> {
     }
 }
 
-/// The GEMM kernel faer runs on this CPU for the products neurust gives it.
-///
-/// faer exposes no query for it, so this restates faer 0.24.4's own rule
-/// (`linalg::matmul`): products above 16³ multiply-adds run on
-/// `private_gemm_x86` with AVX-512F, else with AVX2+FMA, else on the portable
-/// `gemm` crate. Only products of exactly 16³ reach faer below that (smaller
-/// ones stay in `gemm::SMALL_GEMM`'s plain loop) and run on nano-gemm.
-fn gemm_kernel(features: &[&str]) -> &'static str {
-    if features.contains(&"avx512f") {
-        "avx512"
-    } else if features.contains(&"avx2") && features.contains(&"fma") {
-        "avx2+fma"
-    } else {
-        "scalar"
-    }
-}
-
 /// How this copy of neurust was built and what it runs on.
 ///
 /// Returns
@@ -132,7 +115,7 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     info.set_item("num_threads", parallel::num_threads())?;
     info.set_item("simd", PyList::new(py, &features)?)?;
-    let faer = format!("faer 0.24 ({})", gemm_kernel(&features));
+    let faer = format!("faer 0.24 ({})", gemm::faer_kernel_name());
     match blas::active() {
         // Strided views that CBLAS cannot take still go to faer.
         Some(lib) => {

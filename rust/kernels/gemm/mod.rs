@@ -21,6 +21,7 @@ mod fake_cblas;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use faer::kernel_name as faer_kernel_name;
 pub use faer::panel_alignment as faer_panel_alignment;
 pub use tile::kernel_name as small_kernel_name;
 pub use view::View;
