@@ -8,6 +8,10 @@
 //! same [`DOT_LANES`] partial sums, added in the same tree, then the tail in
 //! order. The two levels therefore give the same bits, which the tests
 //! check.
+//!
+//! Float64 on one thread, an AMD EPYC held at AVX2 by `NEURUST_SIMD`, through
+//! `nr.linear` (call included): 64×16×32 in 1.37–1.41 µs, 64³ in 8.9 µs
+//! (59 GFLOP/s, near one core's AVX2 peak), 128×32×8 in 1.3 µs.
 
 use std::any::TypeId;
 use std::arch::x86_64::*;
