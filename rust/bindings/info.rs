@@ -4,6 +4,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList};
 
+use crate::kernels::simd::{self, Level};
 use crate::kernels::{blas, gemm, parallel};
 
 const MAX_THREADS: i64 = parallel::MAX_THREADS as i64;
@@ -80,23 +81,6 @@ fn simd_features() -> Vec<&'static str> {
     }
 }
 
-/// The GEMM kernel faer runs on this CPU for the products neurust gives it.
-///
-/// faer exposes no query for it, so this restates faer 0.24.4's own rule
-/// (`linalg::matmul`): products above 16³ multiply-adds run on
-/// `private_gemm_x86` with AVX-512F, else with AVX2+FMA, else on the portable
-/// `gemm` crate. Only products of exactly 16³ reach faer below that (smaller
-/// ones stay in `gemm::SMALL_GEMM`'s plain loop) and run on nano-gemm.
-fn gemm_kernel(features: &[&str]) -> &'static str {
-    if features.contains(&"avx512f") {
-        "avx512"
-    } else if features.contains(&"avx2") && features.contains(&"fma") {
-        "avx2+fma"
-    } else {
-        "scalar"
-    }
-}
-
 /// How this copy of neurust was built and what it runs on.
 ///
 /// Returns
@@ -106,7 +90,11 @@ fn gemm_kernel(features: &[&str]) -> &'static str {
 ///     only release builds), ``num_threads``, ``simd`` (CPU features the
 ///     kernels detected), ``gemm`` (the GEMM libraries and the kernels they
 ///     picked: OpenBLAS when the scipy-openblas64 package is installed,
-///     faer otherwise), and ``target``.
+///     faer otherwise), ``target``, ``simd_level`` (the instruction set the
+///     kernels use: ``"scalar"``, ``"avx"``, ``"avx2"`` or ``"avx512"``),
+///     ``simd_cpu`` (the widest this CPU has), ``simd_forced`` (whether
+///     ``NEURUST_SIMD`` narrowed the level below the CPU's) and
+///     ``small_gemm`` (the kernels small products run on at that level).
 ///
 /// Examples
 /// --------
@@ -127,7 +115,7 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     info.set_item("num_threads", parallel::num_threads())?;
     info.set_item("simd", PyList::new(py, &features)?)?;
-    let faer = format!("faer 0.24 ({})", gemm_kernel(&features));
+    let faer = format!("faer 0.24 ({})", gemm::faer_kernel_name());
     match blas::active() {
         // Strided views that CBLAS cannot take still go to faer.
         Some(lib) => {
@@ -149,15 +137,31 @@ fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         "target",
         format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
     )?;
+    info.set_item("simd_level", Level::detect().name())?;
+    info.set_item("simd_cpu", Level::cpu().name())?;
+    info.set_item("simd_forced", simd::is_forced())?;
+    info.set_item("small_gemm", gemm::small_kernel_name())?;
     info.set_item("parallel_min_elements", parallel::ELEMENTWISE_PARALLEL_MIN)?;
     info.set_item("parallel_min_gemm", crate::kernels::gemm::PARALLEL_GEMM)?;
     Ok(info)
 }
 
-/// Warns (`RuntimeWarning`) when `NEURUST_NUM_THREADS` is set to a value
+/// Warns (`RuntimeWarning`) when `NEURUST_SIMD` names no level or one the
+/// CPU lacks, and when `NEURUST_NUM_THREADS` is set to a value
 /// `set_num_threads` would refuse: the pool ignores it, and without a word
 /// the user would never learn why their setting has no effect.
 fn warn_about_the_environment(py: Python<'_>) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+    // `NEURUST_SIMD` the same way: a level the CPU lacks or an unknown name
+    // falls back to the CPU's widest level.
+    if let Err(error) = simd::level_from_environment() {
+        PyErr::warn(
+            py,
+            &category,
+            &std::ffi::CString::new(error.to_string())?,
+            1,
+        )?;
+    }
     let Err(value) = parallel::threads_from_environment() else {
         return Ok(());
     };
@@ -167,7 +171,6 @@ fn warn_about_the_environment(py: Python<'_>) -> PyResult<()> {
         parallel::THREADS_VARIABLE,
         parallel::available_threads()
     );
-    let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
     PyErr::warn(py, &category, &std::ffi::CString::new(message)?, 1)
 }
 

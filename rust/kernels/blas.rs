@@ -3,8 +3,8 @@
 //! OpenBLAS's hand-written x86 kernels beat faer's on square products on the
 //! CPUs measured here (1024³ float64 on one thread: 36 against 31 GFLOP/s on
 //! an AVX2 EPYC, 72 against 69 on an AVX-512 Xeon), and they are what numpy
-//! runs; on AVX-512, faer wins float64 products with few output columns
-//! (`faer_max_cols_f64`). The kernels know nothing of where the library comes from: the
+//! runs; at AVX2 and AVX-512 alike, faer wins float64 products with few
+//! output columns (`faer_max_cols_f64`). The kernels know nothing of where the library comes from: the
 //! bindings find it, resolve its symbols and hand the function pointers to
 //! `install`. Until then, or if none is found, `gemm` uses faer alone.
 //!
@@ -154,20 +154,39 @@ const ALIGNMENT_CANDIDATES: [usize; 7] = [16, 24, 32, 48, 96, 192, 384];
 /// 7-row last panel of 512×300·300×257 changed its bits there.
 pub const PANEL_MIN_WORK: usize = 1 << 20;
 
-/// Output columns up to which float64 products stay on faer on CPUs with
-/// AVX-512 (where OpenBLAS runs its SkylakeX kernels). One thread, float64,
-/// GFLOP/s of OpenBLAS against faer: the seeds' 128×1000·1000×100 49.6
-/// against 64.8, its backward 1000×128·128×100 (a transposed operand) 27.3
-/// against 43.6, 4096×4096·4096×64 41 against 70, ·4096×256 58 against 72;
-/// from 384 columns OpenBLAS ties or wins (384³ 64 and 65, 1024³ 72 and 69,
-/// 64×4096·4096×4096 53 and 41). In float32 the two tie at these widths.
-const FAER_MAX_COLS_AVX512: usize = 256;
+/// Output columns up to which float64 products stay on faer at AVX-512
+/// (where OpenBLAS runs its SkylakeX kernels). On an Intel Xeon, one
+/// thread, GFLOP/s of OpenBLAS against faer: the seeds' 128×1000·1000×100
+/// 49.6 against 64.8, its backward 1000×128·128×100 (a transposed operand)
+/// 27.3 against 43.6, 4096×4096·4096×64 41 against 70, ·4096×256 58 against
+/// 72; 384³ 64 and 65, 1024³ 72 and 69, 64×4096·4096×4096 53 and 41. On an
+/// AMD EPYC with AVX-512 faer won at every width measured (one thread, median
+/// of 7: 512³ 96 against 123, 128×1000·1000×512 90 against 116, 1024³ 102
+/// against 115; two threads: 512³ 196 against 251, 1024³ 156 against 231),
+/// and the `--quick` comparison's 512³ row ran at 0.74–0.96× numpy on
+/// OpenBLAS. 512 columns cost the Xeon at most the tie seen at 384; beyond,
+/// OpenBLAS keeps the products that it won there. In float32 the two tie.
+const FAER_MAX_COLS_AVX512: usize = 512;
+
+/// The same at AVX2+FMA, against OpenBLAS's Haswell kernels (the AMD EPYC
+/// held at AVX2 by `NEURUST_SIMD=avx2` and `OPENBLAS_CORETYPE=Haswell`,
+/// faer on its AVX2 kernels; one thread, float64, GFLOP/s of OpenBLAS
+/// against faer, two runs): the seeds' 128×1000·1000×100 58.1–60.1 against
+/// 64.0–65.9, its backward 53.6–54.9 against 58.0–60.6, 128×1000·1000×512
+/// 59.2 against 64.5–67.0, 512³ 63.0 against 66.4–68.6, 1024³ 63.5 against
+/// 62.9. On a Zen 3 the seeds' fit (100 steps, 2 threads) took 743 µs a
+/// step on faer and 868–882 on OpenBLAS.
+const FAER_MAX_COLS_AVX2: usize = 512;
 
 /// The most output columns of a float64 product that faer takes although
-/// OpenBLAS could, on this CPU: `None` where OpenBLAS takes them all (CPUs
-/// without AVX-512 were measured only on square products, where it won).
+/// OpenBLAS could, at the level in use: `None` where OpenBLAS takes them
+/// all (below AVX2+FMA, where neither library was measured).
 pub fn faer_max_cols_f64() -> Option<usize> {
-    (Level::detect() >= Level::Avx512).then_some(FAER_MAX_COLS_AVX512)
+    match Level::detect() {
+        Level::Avx512 => Some(FAER_MAX_COLS_AVX512),
+        Level::Avx2Fma => Some(FAER_MAX_COLS_AVX2),
+        Level::Avx | Level::Baseline => None,
+    }
 }
 
 /// The widths that row and column panels of a split product must be whole

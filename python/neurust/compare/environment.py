@@ -176,5 +176,14 @@ def summary_line(machine: dict[str, Any], software: dict[str, Any]) -> str:
         f"SIMD {' '.join(machine['simd']) or 'unknown'}",
         f"numpy {software['numpy']}{blas_text}",
         f"neurust {build.get('version')} {build.get('profile')} ({build.get('gemm', '?')})",
+        _level_text(build),
     ]
     return " · ".join(parts)
+
+
+def _level_text(build: dict[str, Any]) -> str:
+    """The instruction set neurust's kernels ran at, and whether NEURUST_SIMD forced it."""
+    level = build.get("simd_level", "?")
+    if build.get("simd_forced"):
+        return f"neurust kernels at {level}, forced by NEURUST_SIMD (CPU: {build.get('simd_cpu')})"
+    return f"neurust kernels at {level}"

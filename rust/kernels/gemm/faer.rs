@@ -8,6 +8,8 @@ use faer::{MatMut, MatRef, Par};
 use super::{cblas, View, PARALLEL_GEMM};
 use crate::kernels::blas::{self, Cblas, PanelAlignment};
 use crate::kernels::parallel;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::Level;
 use crate::kernels::Element;
 
 fn as_faer<T>(view: View<'_, T>) -> MatRef<'_, T> {
@@ -54,8 +56,120 @@ pub(super) fn matmul<T: Element>(
         let par = Par::rayon(threads);
         parallel::install(|| T::faer_gemm(out, as_faer(a), as_faer(b), accumulate, alpha, par));
     } else {
-        T::faer_gemm(out, as_faer(a), as_faer(b), accumulate, alpha, Par::Seq);
+        sequential(out, as_faer(a), as_faer(b), accumulate, alpha);
     }
+}
+
+/// Products from this size (multiply-adds) reach faer's x86 GEMM; smaller
+/// ones run on nano-gemm (faer 0.24.4's `NANO_GEMM_THRESHOLD`).
+#[cfg(target_arch = "x86_64")]
+const FAER_X86_GEMM_MIN: usize = 16 * 16 * 16 + 1;
+
+/// faer's product on the calling thread.
+///
+/// faer picks its x86 kernels by the CPU alone. Where `NEURUST_SIMD` forced
+/// AVX2 on a CPU with AVX-512, products that faer would give its x86 GEMM go
+/// to that GEMM's AVX2 kernels directly, so that a forced run times what a
+/// CPU with AVX2 runs. (Smaller products and other forced levels keep
+/// faer's choice: `build_info` names the faer kernels in use.)
+fn sequential<T: Element>(
+    out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    alpha: T,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if forced_avx2() && a.nrows() * a.ncols() * b.ncols() >= FAER_X86_GEMM_MIN {
+        // SAFETY: the CPU has AVX2 and FMA (it has AVX-512).
+        return unsafe { avx2_gemm(out, a, b, accumulate, alpha) };
+    }
+    T::faer_gemm(out, a, b, accumulate, alpha, Par::Seq);
+}
+
+/// The product on the AVX2 kernels of faer's x86 GEMM, on the calling thread.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+unsafe fn avx2_gemm<T: Element>(
+    out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    alpha: T,
+) {
+    use private_gemm_x86 as x86;
+    let dtype = if T::NAME == "float64" {
+        x86::DType::F64
+    } else {
+        x86::DType::F32
+    };
+    let beta = if accumulate {
+        x86::Accum::Add
+    } else {
+        x86::Accum::Replace
+    };
+    // SAFETY: the pointers and strides describe the three matrices (in
+    // elements, as the GEMM expects), `out` overlaps neither operand
+    // (it is borrowed mutably), `T` is float32 or float64 as `dtype`
+    // says, no index arrays or diagonal are passed (`DstKind::Full`),
+    // and the caller checked that the CPU has AVX2 and FMA.
+    unsafe {
+        x86::gemm(
+            dtype,
+            x86::IType::U64,
+            x86::InstrSet::Avx256,
+            out.nrows(),
+            out.ncols(),
+            a.ncols(),
+            out.as_ptr_mut().cast(),
+            out.row_stride(),
+            out.col_stride(),
+            std::ptr::null(),
+            std::ptr::null(),
+            x86::DstKind::Full,
+            beta,
+            a.as_ptr().cast(),
+            a.row_stride(),
+            a.col_stride(),
+            false,
+            std::ptr::null(),
+            0,
+            b.as_ptr().cast(),
+            b.row_stride(),
+            b.col_stride(),
+            false,
+            std::ptr::from_ref(&alpha).cast(),
+            1,
+        );
+    }
+}
+
+/// Whether `NEURUST_SIMD` holds an AVX-512 CPU at AVX2 (one load each).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn forced_avx2() -> bool {
+    Level::detect() == Level::Avx2Fma && Level::cpu() == Level::Avx512
+}
+
+/// The kernels faer's products run on at the level in use, as
+/// `build_info` reports them.
+///
+/// faer exposes no query for it, so this restates faer 0.24.4's own rule
+/// (`linalg::matmul`): products above 16³ multiply-adds run on
+/// `private_gemm_x86` with AVX-512F, else with AVX2+FMA, else on the portable
+/// `gemm` crate. Only products of exactly 16³ reach faer below that (smaller
+/// ones stay in `gemm::SMALL_GEMM`'s plain loop) and run on nano-gemm.
+pub fn kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    match Level::cpu() {
+        _ if forced_avx2() => return "avx2+fma (forced)",
+        Level::Avx512 => return "avx512",
+        Level::Avx2Fma => return "avx2+fma",
+        _ => {}
+    }
+    "scalar"
 }
 
 static FAER_ALIGNMENT: OnceLock<PanelAlignment> = OnceLock::new();
@@ -114,13 +228,52 @@ unsafe extern "C" fn faer_gemm<T: Element>(
     let a = MatRef::from_raw_parts(a, m, k, a_rows, a_cols);
     let b = MatRef::from_raw_parts(b, k, n, b_rows, b_cols);
     let out = MatMut::from_raw_parts_mut(c, m, n, ldc as isize, 1);
-    T::faer_gemm(out, a, b, beta != T::ZERO, alpha, Par::Seq);
+    sequential(out, a, b, beta != T::ZERO, alpha);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::gemm::tests::filled;
+    use crate::kernels::gemm::tests::{filled, naive};
+
+    /// The AVX2 kernels that a forced AVX2 level runs faer's products on
+    /// match the definition, with a transposed operand and accumulating.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_of_faers_gemm_match_the_definition() {
+        if Level::cpu() < Level::Avx2Fma {
+            return;
+        }
+        for (m, k, n) in [(17, 33, 35), (128, 100, 100), (64, 64, 1), (1, 64, 64)] {
+            let (a, b) = (filled(m * k, 5), filled(k * n, 6));
+            let want = naive(&a, &b, m, k, n);
+            let a_t: Vec<f64> = (0..m * k).map(|x| a[(x % m) * k + x / m]).collect();
+            for (a_view, accumulate) in [
+                (View::row_major(&a, m, k), false),
+                (View::row_major(&a_t, k, m).t(), true),
+            ] {
+                let mut out = vec![0.5; m * n];
+                // SAFETY: `out` is m × n row-major; the CPU has AVX2 and FMA.
+                unsafe {
+                    let out = MatMut::from_raw_parts_mut(out.as_mut_ptr(), m, n, n as isize, 1);
+                    avx2_gemm(
+                        out,
+                        as_faer(a_view),
+                        as_faer(View::row_major(&b, k, n)),
+                        accumulate,
+                        2.0,
+                    );
+                }
+                let base = if accumulate { 0.5 } else { 0.0 };
+                for (got, w) in out.iter().zip(&want) {
+                    assert!(
+                        (got - (base + 2.0 * w)).abs() < 1e-12 * k as f64,
+                        "{m}x{k}x{n}"
+                    );
+                }
+            }
+        }
+    }
 
     /// faer cut into panels at its measured alignment, on several threads,
     /// against one call on one thread: the same bits.

@@ -5,7 +5,7 @@
 //! kernels at run time, so a wheel built for the baseline x86-64 CPU still
 //! runs the widest kernels the machine has. Small products skip both: below
 //! `TILE_MAX` multiply-adds the operands stay in cache and packing them costs
-//! more than it saves, so register-blocked kernels (`tile`, on CPUs with
+//! more than it saves, so register-blocked kernels (`tile`, at AVX2+FMA and
 //! AVX-512) take them; where those do not apply (another CPU, a tiny
 //! product, or no operand with the unit stride they read along), products
 //! below `SMALL_GEMM` run in plain loops.
@@ -21,7 +21,9 @@ mod fake_cblas;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use faer::kernel_name as faer_kernel_name;
 pub use faer::panel_alignment as faer_panel_alignment;
+pub use tile::kernel_name as small_kernel_name;
 pub use view::View;
 
 use super::blas;

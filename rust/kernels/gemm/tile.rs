@@ -1,20 +1,24 @@
 //! Register-blocked products for operands that stay in L1: no packing, each output tile summed in registers.
 //!
-//! A tile of `out` is summed over the whole inner dimension in local arrays
-//! of constant size, which the compiler keeps in vector registers, and is
-//! written once at the end. Two forms cover the layouts a network's step
-//! needs: `broadcast` when the rows of `b` are contiguous (each element of
-//! `a` times a row of `b`), `dots` when the rows of `a` and the columns of
-//! `b` are (lanes of a dot product, added in a fixed tree at the end).
+//! A tile of `out` is summed over the whole inner dimension in registers
+//! and written once at the end. Two forms cover the layouts a network's
+//! step needs: `broadcast` when the rows of `b` are contiguous (each element
+//! of `a` times a row of `b`), `dots` when the rows of `a` and the columns
+//! of `b` are (lanes of a dot product, added in a fixed tree at the end).
 //!
-//! They run only where the CPU has AVX-512 and FMA: the compiler turns the
-//! tiles into registers reliably only there (an AVX2 copy of the same code
-//! came out mostly scalar, 6.4 µs for a 64×16×32 float64 product that
-//! faer does in 1.3), and without them the products keep to the plain
-//! loops and faer. The fused multiply-adds make the bits differ from those
-//! paths by the roundings FMA skips, but never depend on the thread count
-//! (the kernels run on the calling thread). `avx512f` is a stable target
-//! feature from Rust 1.89.
+//! They run where the level in use (`simd::Level::detect`) is AVX2+FMA or
+//! AVX-512: for AVX-512 the generic code below, whose local arrays the
+//! compiler keeps in the 32 zmm registers; for AVX2 the intrinsics in
+//! `tile_avx2.rs`, because the compiler's AVX2 copy of the generic code
+//! came out mostly scalar (6.4 µs for a 64×16×32 float64 product that faer
+//! does in 1.3). Without either, products keep to the plain loops and faer.
+//!
+//! Where the bits may differ: the fused multiply-adds make them differ from
+//! the plain loops' and faer's by the roundings FMA skips. They never
+//! depend on the thread count (the kernels run on the calling thread), and
+//! the AVX2 and AVX-512 kernels sum each element in the same order, so
+//! they agree bit for bit. `avx512f` is a stable target feature from Rust
+//! 1.89.
 
 // Elsewhere only `matmul` is called, and it declines every product.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -24,8 +28,16 @@ use super::View;
 use crate::kernels::simd::Level;
 use crate::kernels::Float;
 
+#[cfg(target_arch = "x86_64")]
+#[path = "tile_avx2.rs"]
+mod avx2;
+
+/// Partial sums to a dot product, at every level (the tree that adds them
+/// fixes the bits).
+const DOT_LANES: usize = 16;
+
 /// `out = alpha * a @ b` (or `+=` when `accumulate`) if a register-blocked
-/// form suits the strides and the CPU has AVX-512 and FMA; returns whether
+/// form suits the strides and the level in use has kernels; returns whether
 /// it ran.
 pub(super) fn matmul<T: Float>(
     out: &mut [T],
@@ -35,29 +47,51 @@ pub(super) fn matmul<T: Float>(
     alpha: T,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if supported() {
-        return matmul_on(out, a, b, accumulate, alpha);
+    if let Some(level) = kernel_level() {
+        return matmul_at(level, out, a, b, accumulate, alpha);
     }
     let _ = (out, a, b, accumulate, alpha);
     false
 }
 
-/// Whether this CPU runs the kernels (AVX-512 with FMA; one load).
+/// The level whose kernels run: AVX-512 or AVX2+FMA, if in use (one load).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn supported() -> bool {
-    Level::detect() >= Level::Avx512
+fn kernel_level() -> Option<Level> {
+    let level = Level::detect();
+    (level >= Level::Avx2Fma).then_some(level)
 }
 
-/// [`matmul`], on a CPU that [`supported`] says runs the kernels.
+/// Which kernels take the small products at the level in use, as
+/// `build_info` reports it.
+pub fn kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    match kernel_level() {
+        Some(Level::Avx512) => return "avx512 register tiles",
+        Some(_) => return "avx2+fma register tiles",
+        None => {}
+    }
+    "plain loops"
+}
+
+/// [`matmul`] with the kernels of `level` (AVX2+FMA or AVX-512), which the
+/// CPU must have.
+///
+/// # Panics
+/// If the CPU lacks `level`, or `level` has no kernels.
 #[cfg(target_arch = "x86_64")]
-fn matmul_on<T: Float>(
+fn matmul_at<T: Float>(
+    level: Level,
     out: &mut [T],
     a: &View<'_, T>,
     b: &View<'_, T>,
     accumulate: bool,
     alpha: T,
 ) -> bool {
+    assert!(
+        (Level::Avx2Fma..=Level::Avx512).contains(&level) && level <= Level::cpu(),
+        "no tile kernels for {level:?} on this CPU"
+    );
     let Some(form) = Form::of(a, b) else {
         return false;
     };
@@ -69,17 +103,20 @@ fn matmul_on<T: Float>(
         out,
         accumulate,
         alpha,
+        cols: b.cols,
+        first_col: 0,
     };
-    let args = (a, b, form, store);
-    // SAFETY: the caller checked that the CPU has AVX-512 and FMA, and
-    // every element the views address lies within their data. The constants
-    // are (elements per register, broadcast tile columns, dot lanes): 32
-    // columns of float32 too, since 64 came out scalar.
+    // SAFETY: the CPU has the level's features (asserted above), and every
+    // element the views address lies within their data. The AVX-512
+    // constants are (elements per register, broadcast tile columns, dot
+    // lanes): 32 columns of float32 too, since 64 came out scalar.
     unsafe {
-        if size_of::<T>() == 4 {
-            avx512::<T, 16, 32, 16>(args)
-        } else {
-            avx512::<T, 8, 32, 16>(args)
+        match level {
+            Level::Avx512 if size_of::<T>() == 4 => {
+                avx512::<T, 16, 32, DOT_LANES>((a, b, form, store))
+            }
+            Level::Avx512 => avx512::<T, 8, 32, DOT_LANES>((a, b, form, store)),
+            _ => avx2::matmul(a, b, form, store),
         }
     }
     true
@@ -133,16 +170,52 @@ unsafe fn avx512<T: Float, const V: usize, const NR: usize, const LANES: usize>(
 ) {
     // SAFETY (all three): the caller checked the views' extents.
     match form {
-        Form::Broadcast => unsafe { broadcast::<T, V, NR>(a, b, store) },
+        Form::Broadcast => unsafe { broadcast_wide_then_avx2::<T, V, NR>(a, b, store) },
         Form::Dots => unsafe { dots::<T, LANES>(a, b, store) },
         // The result's one column, read as a row, is the same memory.
-        Form::TransposedBroadcast => unsafe { broadcast::<T, V, NR>(&b.t(), &a.t(), store) },
+        Form::TransposedBroadcast => unsafe {
+            broadcast_wide_then_avx2::<T, V, NR>(&b.t(), &a.t(), store)
+        },
+    }
+}
+
+/// The broadcast form at AVX-512: whole `NR`-column tiles here, the
+/// columns left over in the AVX2 kernels (the same bits: one fused
+/// multiply-add per `p` either way). The compiler's `V`- and 1-column
+/// AVX-512 tiles ran far slower than the AVX2 intrinsics: 128×32×8 float64
+/// 4.3 against 1.4 µs, float32 6.2 against 1.2; 128×32×24 float64 12.4
+/// against 3.6.
+///
+/// # Safety
+/// As for `broadcast`, on a CPU with AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn broadcast_wide_then_avx2<T: Float, const V: usize, const NR: usize>(
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    store: &mut Store<'_, T>,
+) {
+    let wide = b.cols / NR * NR;
+    if wide > 0 {
+        // SAFETY: a part of the checked view.
+        unsafe { broadcast::<T, V, NR>(a, &b.column_range(0, wide), store) };
+    }
+    if wide < b.cols {
+        store.first_col = wide;
+        // SAFETY: as above; the CPU has AVX2 and FMA.
+        unsafe { avx2::matmul(a, &b.column_range(wide, b.cols), Form::Broadcast, store) };
+        store.first_col = 0;
     }
 }
 
 /// `out = alpha * sums`, or `out += alpha * sums` when `accumulate`.
 struct Store<'o, T> {
     out: &'o mut [T],
+    /// The row length of `out` (a one-column result is written by the
+    /// broadcast form as one row: `first_col` then counts its rows).
+    cols: usize,
+    /// Where the columns of the kernel's `b` start in `out`.
+    first_col: usize,
     accumulate: bool,
     alpha: T,
 }
@@ -167,18 +240,18 @@ impl<T: Float> Store<'_, T> {
     }
 }
 
-/// Writes each row of a tile at `(i0, j0)` of a result `cols` wide, with
+/// Writes each row of a tile at `(i0, j0)` of the kernel's columns, with
 /// constant indices rather than a loop, so that the tile need not be
 /// addressable memory.
 #[inline(always)]
 fn put<T: Float, const MR: usize, const NR: usize>(
     store: &mut Store<'_, T>,
-    cols: usize,
     i0: usize,
     j0: usize,
     tile: [[T; NR]; MR],
 ) {
     const { assert!(MR <= 4) };
+    let (cols, j0) = (store.cols, store.first_col + j0);
     store.write(i0 * cols + j0, tile[0]);
     if MR > 1 {
         store.write((i0 + 1) * cols + j0, tile[1 % MR]);
@@ -267,7 +340,7 @@ unsafe fn broadcast_tile<T: Float, const MR: usize, const NR: usize>(
             }
         }
     }
-    put(store, b.cols, i0, j0, tile);
+    put(store, i0, j0, tile);
 }
 
 /// Rows per tile in the dot form.
@@ -342,7 +415,7 @@ unsafe fn dot_tile<T: Float, const MR: usize, const LANES: usize>(
         }
         tile[r][0] = sum;
     }
-    put(store, b.cols, i0, j, tile);
+    put(store, i0, j, tile);
 }
 
 /// The lanes added in a fixed tree: halves onto halves. Written with
@@ -394,10 +467,18 @@ mod tests {
         store
     }
 
+    /// The levels with kernels that this CPU has, narrowest first.
+    fn levels() -> Vec<Level> {
+        [Level::Avx2Fma, Level::Avx512]
+            .into_iter()
+            .filter(|&level| level <= Level::cpu())
+            .collect()
+    }
+
     /// Every layout of `a` and `b` (row-major, transposed storage, rows
-    /// padded), on every instruction set and both element types, with and
-    /// without accumulating: each product that has a form must match the
-    /// definition.
+    /// padded), at every level the CPU has and in both element types, with
+    /// and without accumulating: each product that has a form must match
+    /// the definition, and every level must give the same bits.
     fn check(m: usize, k: usize, n: usize) -> usize {
         let (a, b) = (filled(m * k, 21), filled(k * n, 22));
         let want = naive(&a, &b, m, k, n);
@@ -420,33 +501,52 @@ mod tests {
         for (ai, a_view) in a_views.iter().enumerate() {
             for (bi, b_view) in b_views.iter().enumerate() {
                 for (accumulate, alpha) in [(false, 1.0), (true, -0.5)] {
-                    let what = format!("{m}x{k}x{n} a{ai} b{bi} {accumulate}");
-                    let mut out = vec![0.25; m * n];
-                    if !matmul_on(&mut out, a_view, b_view, accumulate, alpha) {
-                        continue;
+                    let mut first: Option<(Vec<f64>, Vec<f32>)> = None;
+                    for level in levels() {
+                        let what = format!("{level:?} {m}x{k}x{n} a{ai} b{bi} {accumulate}");
+                        let mut out = vec![0.25; m * n];
+                        if !matmul_at(level, &mut out, a_view, b_view, accumulate, alpha) {
+                            continue;
+                        }
+                        ran += 1;
+                        let base = if accumulate { 0.25 } else { 0.0 };
+                        for (got, w) in out.iter().zip(&want) {
+                            let expected = base + alpha * w;
+                            assert!((got - expected).abs() < 1e-12 * k as f64, "{what}");
+                        }
+                        let out32 =
+                            check_f32(level, a_view, b_view, &want, accumulate, alpha, &what);
+                        match &first {
+                            None => first = Some((out, out32)),
+                            Some((bits, bits32)) => {
+                                assert!(same_bits(bits, &out), "float64 bits differ: {what}");
+                                assert!(same_bits(bits32, &out32), "float32 bits differ: {what}");
+                            }
+                        }
                     }
-                    ran += 1;
-                    let base = if accumulate { 0.25 } else { 0.0 };
-                    for (got, w) in out.iter().zip(&want) {
-                        let expected = base + alpha * w;
-                        assert!((got - expected).abs() < 1e-12 * k as f64, "{what}");
-                    }
-                    check_f32(a_view, b_view, &want, accumulate, alpha, &what);
                 }
             }
         }
         ran
     }
 
-    /// The same product in `f32`, within `f32` rounding.
+    fn same_bits<T: Float>(x: &[T], y: &[T]) -> bool {
+        x.len() == y.len()
+            && x.iter()
+                .zip(y)
+                .all(|(a, b)| format!("{a:?}") == format!("{b:?}"))
+    }
+
+    /// The same product in `f32`, within `f32` rounding; returns it.
     fn check_f32(
+        level: Level,
         a: &View<'_, f64>,
         b: &View<'_, f64>,
         want: &[f64],
         accumulate: bool,
         alpha: f64,
         what: &str,
-    ) {
+    ) -> Vec<f32> {
         let narrow = |data: &[f64]| data.iter().map(|&x| x as f32).collect::<Vec<_>>();
         let (a_data, b_data) = (narrow(a.data), narrow(b.data));
         let like = |view: &View<'_, f64>, data| View {
@@ -458,7 +558,14 @@ mod tests {
         };
         let (a32, b32) = (like(a, &a_data), like(b, &b_data));
         let mut out = vec![0.25_f32; a.rows * b.cols];
-        assert!(matmul_on(&mut out, &a32, &b32, accumulate, alpha as f32));
+        assert!(matmul_at(
+            level,
+            &mut out,
+            &a32,
+            &b32,
+            accumulate,
+            alpha as f32
+        ));
         let base = if accumulate { 0.25 } else { 0.0 };
         for (&got, w) in out.iter().zip(want) {
             let expected = base + alpha * w;
@@ -467,6 +574,7 @@ mod tests {
                 "f32 {what}"
             );
         }
+        out
     }
 
     #[test]
@@ -489,10 +597,13 @@ mod tests {
             (9, 70, 65),
             (6, 5, 129),
             (2, 31, 3),
+            (5, 40, 13),
+            (3, 17, 25),
+            (7, 48, 1),
         ];
         for (m, k, n) in shapes {
             // Every shape has a form for at least the row-major operands.
-            assert!(!supported() || check(m, k, n) > 0, "{m}x{k}x{n}");
+            assert!(levels().is_empty() || check(m, k, n) > 0, "{m}x{k}x{n}");
         }
     }
 
@@ -505,8 +616,8 @@ mod tests {
         let b = View::row_major(&b_t, 2, 6).t();
         let mut out = vec![0.0; 4 * 2];
         assert_eq!(Form::of(&a, &b), None);
-        if supported() {
-            assert!(!matmul_on(&mut out, &a, &b, false, 1.0));
+        for level in levels() {
+            assert!(!matmul_at(level, &mut out, &a, &b, false, 1.0));
         }
     }
 
