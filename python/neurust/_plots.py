@@ -64,13 +64,24 @@ def prepare_folder(folder: str | os.PathLike[str]) -> Path:
     except ImportError:
         raise ImportError("--plots needs matplotlib: pip install 'neurust[plots]'") from None
     path = Path(folder)
+    if not str(folder).strip():
+        raise PlotFolderError(f"cannot write figures to {str(folder)!r}: give a folder name")
+    if path.exists() and not path.is_dir():
+        raise PlotFolderError(f"cannot write figures to {str(path)!r}: it is not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
     except OSError as error:
         reason = error.strerror or str(error)
-        raise PlotFolderError(f"cannot write figures to {str(path)!r}: {reason}") from None
+        raise PlotFolderError(f"cannot create the folder {str(path)!r}: {reason}") from None
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:  # /proc/self says ENOENT, a read-only folder EACCES or EROFS
+        reason = error.strerror or str(error)
+        raise PlotFolderError(
+            f"cannot write figures to {str(path)!r}: the folder exists but a file cannot be "
+            f"created in it ({reason})"
+        ) from None
     return path
 
 

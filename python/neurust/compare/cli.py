@@ -55,6 +55,10 @@ class _Progress:
             self._bar.advance(description, steps)
 
 
+MAX_THREADS = 4096
+"""The most threads ``neurust.set_num_threads`` accepts (a count beyond is a typo)."""
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -115,7 +119,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run each backend in a worker process of its own, one after another, so that no "
         "other library's threads share the process (default: one process, interleaved rounds)",
     )
-    parser.add_argument("--json", metavar="FILE", help="write every measurement as JSON")
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write every measurement as JSON ('-': to standard output, the table to standard "
+        "error)",
+    )
     parser.add_argument(
         "--plot",
         metavar="FILE.png",
@@ -156,6 +165,11 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
             threads = ()
         if not threads or min(threads) < 1:
             parser.error(f"--threads: {args.threads!r} is not a list of positive integers")
+        if max(threads) > MAX_THREADS:
+            parser.error(
+                f"--threads: {max(threads)} is more than {MAX_THREADS}, the most "
+                "set_num_threads accepts"
+            )
     repeat = (
         args.repeat if args.repeat is not None else QUICK_REPEAT if args.quick else DEFAULT_REPEAT
     )
@@ -220,6 +234,12 @@ def _output_path(
     """
     if text is None:
         return None
+    if option == "--json" and text == "-":
+        return STDOUT
+    separators = tuple(sep for sep in (os.sep, os.altsep) if sep)
+    if not text.strip() or text.endswith(separators) or Path(text).name in ("", ".", ".."):
+        example = "out.png" if formats else "out.json"
+        parser.error(f"{option}: {text!r} is not a file name; give one such as {example}")
     path = Path(text)
     if formats:
         extension = path.suffix[1:].lower()
@@ -233,6 +253,8 @@ def _output_path(
     folder = path.parent
     if path.is_dir():
         parser.error(f"{option}: {str(path)!r} is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        parser.error(f"{option}: {str(path)!r} is not a regular file; give a file name")
     if not folder.is_dir():
         parser.error(f"{option}: the folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -249,14 +271,19 @@ def _plot_formats(parser: argparse.ArgumentParser) -> list[str]:
     return sorted(FigureCanvasBase.get_supported_filetypes())
 
 
-def _write(what: str, path: Path, write: Callable[[], None]) -> bool:
+STDOUT = Path("-")
+"""``--json -``: the JSON goes to standard output (the table then goes to standard error)."""
+
+
+def _write(what: str, path: Path, write: Callable[[], None], messages: Any) -> bool:
     """Write an output file; False, with one line on standard error, when that fails."""
     try:
         write()
     except (OSError, ValueError) as error:
         print(f"neurust compare: could not write {what} {str(path)!r}: {error}", file=sys.stderr)
         return False
-    print(f"wrote {path}")
+    if path != STDOUT:
+        print(f"wrote {path}", file=messages)
     return True
 
 
@@ -287,12 +314,14 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         print("neurust compare: interrupted", file=sys.stderr)
         return 130
     report.command = ["neurust", "compare", *getattr(args, "argv", [])]
-    print_table(report)
+    # With --json -, standard output carries the JSON alone.
+    messages = sys.stderr if json_path == STDOUT else sys.stdout
+    print_table(report, file=messages)
     written = True
     if json_path is not None:
-        written &= _write("--json", json_path, lambda: write_json(report, json_path))
+        written &= _write("--json", json_path, lambda: write_json(report, json_path), messages)
     if plot_path is not None:
-        written &= _write("--plot", plot_path, lambda: write_plot(report, plot_path))
+        written &= _write("--plot", plot_path, lambda: write_plot(report, plot_path), messages)
     if not any(m.timing is not None for m in report.measurements):
         print(
             "neurust compare: nothing could run: every backend was unavailable, skipped or "
