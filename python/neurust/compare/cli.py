@@ -173,8 +173,8 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     repeat = (
         args.repeat if args.repeat is not None else QUICK_REPEAT if args.quick else DEFAULT_REPEAT
     )
-    if repeat < 1:
-        parser.error(f"--repeat: {repeat} is not a positive integer")
+    if not 1 <= repeat <= MAX_REPEAT:
+        parser.error(f"--repeat: {repeat} is not an integer from 1 to {MAX_REPEAT}")
     min_time = args.min_time
     if min_time is None:
         min_time = QUICK_MIN_SAMPLE_S if args.quick else DEFAULT_MIN_SAMPLE_S
@@ -240,7 +240,10 @@ def _output_path(
     if not text.strip() or text.endswith(separators) or Path(text).name in ("", ".", ".."):
         example = "out.png" if formats else "out.json"
         parser.error(f"{option}: {text!r} is not a file name; give one such as {example}")
-    path = Path(text)
+    given = Path(text)
+    if given.exists() and not given.is_file() and not given.is_dir():
+        parser.error(f"{option}: {text!r} is not a regular file; give a file name")
+    path = given
     if formats:
         extension = path.suffix[1:].lower()
         if not extension:
@@ -270,6 +273,9 @@ def _plot_formats(parser: argparse.ArgumentParser) -> list[str]:
         parser.error("--plot needs matplotlib: pip install 'neurust[compare]'")
     return sorted(FigureCanvasBase.get_supported_filetypes())
 
+
+MAX_REPEAT = 1000
+"""The most samples per point: more would only run for hours (the default takes 5)."""
 
 STDOUT = Path("-")
 """``--json -``: the JSON goes to standard output (the table then goes to standard error)."""
