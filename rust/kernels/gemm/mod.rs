@@ -36,10 +36,13 @@ pub const SMALL_GEMM: usize = 4096;
 /// use the register-blocked kernels where their layout and the CPU allow:
 /// float64 on one thread, in a release build without link-time
 /// optimisation, they took 42 ns at 8³ (the plain loop 517, faer 75), 6.0 µs
-/// at 64³ (faer 6.9) and 14.0 µs at 128×64×64 (faer 13.5). Below
-/// `TILE_MIN` the plain loops stay: the 4×3→8→1 network's step gained
-/// nothing from the kernels.
-pub const TILE_MIN: usize = 256;
+/// at 64³ (faer 6.9) and 14.0 µs at 128×64×64 (faer 13.5). With the AVX2
+/// intrinsics, the 4×3→8→1 network's step (products of 12 to 96
+/// multiply-adds) took 136–156 ns on the kernels against 180–215 on the
+/// plain loops at AVX2, and 161–178 against 192–210 at AVX-512 (an AMD
+/// EPYC, median of 9 fits of 10,000 steps), so only the tiniest products
+/// keep to the loops.
+pub const TILE_MIN: usize = 16;
 pub const TILE_MAX: usize = 1 << 19;
 
 /// Products with fewer multiply-adds than this run on one thread: 64³
