@@ -570,7 +570,7 @@ class TwoLayerNet:
         and the message says which were kept.
         """
 
-        def loss_of(native: Mapping[str, Any]) -> float:
+        def loss_of(native: dict[str, Any]) -> float:
             value = self.backend.mlp_loss(
                 self.backend.from_numpy(x),
                 self.backend.from_numpy(y),
@@ -581,7 +581,7 @@ class TwoLayerNet:
             loss = float(self.backend.to_numpy(value))
             return loss if np.isfinite(loss) else np.inf
 
-        step = len(self.history_)
+        step = 0 if self.history_ is None else len(self.history_)
         with np.errstate(all="ignore"):
             last = loss_of(self._native_parameters())
             start = loss_of({k: self.backend.from_numpy(v) for k, v in before.items()})
