@@ -115,7 +115,7 @@ def test_plots_into_an_unwritable_folder_fails_at_once_naming_it(
     assert captured.out == ""  # nothing trained before the error
     lines = captured.err.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"neurust demo: cannot write figures to {str(folder)!r}: ")
+    assert lines[0].startswith(f"neurust demo: cannot create the folder {str(folder)!r}: ")
 
 
 def test_plots_without_matplotlib_says_how_to_install_it(

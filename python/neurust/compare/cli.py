@@ -174,7 +174,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         args.repeat if args.repeat is not None else QUICK_REPEAT if args.quick else DEFAULT_REPEAT
     )
     if not 1 <= repeat <= MAX_REPEAT:
-        parser.error(f"--repeat: {repeat} is not an integer from 1 to {MAX_REPEAT}")
+        parser.error(f"--repeat: {repeat} is not a positive integer up to {MAX_REPEAT}")
     min_time = args.min_time
     if min_time is None:
         min_time = QUICK_MIN_SAMPLE_S if args.quick else DEFAULT_MIN_SAMPLE_S
