@@ -58,7 +58,7 @@ def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     [
         (["--threads", "5000"], "--threads: 5000 is more than"),
         (["--threads", "0"], "--threads"),
-        (["--repeat", "99999999999999999999"], "--repeat: 99999999999999999999 is not a positive integer"),
+        (["--repeat", "99999999999999999999"], "99999999999999999999 is not a positive integer"),
         (["--repeat", "0"], "--repeat: 0 is not a positive integer"),
         (["--plot", "."], "is not a file name"),
         (["--plot", ""], "is not a file name"),
