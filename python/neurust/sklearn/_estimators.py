@@ -25,6 +25,7 @@ stopped, also after pickling.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -90,11 +91,18 @@ def _shuffle(sample_idx: np.ndarray, random_state: np.random.RandomState) -> np.
 
 
 class _LbfgsData:
-    """X, y and the sample weights converted once per fit, for each dtype asked."""
+    """X, y and the sample weights converted once per fit, for each dtype asked, and the
+    Network that evaluates them (its workspace then lasts the whole fit, not one call)."""
 
     def __init__(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
         self._raw = (X, y, sample_weight)
         self._converted: dict[np.dtype, tuple[Any, np.ndarray, np.ndarray | None]] = {}
+        self._networks: dict[np.dtype, Any] = {}
+
+    def network(self, dtype: np.dtype, make: Callable[[], Any]) -> Any:
+        if dtype not in self._networks:
+            self._networks[dtype] = make()
+        return self._networks[dtype]
 
     def as_dtype(self, dtype: np.dtype) -> tuple[Any, np.ndarray, np.ndarray | None]:
         if dtype not in self._converted:
@@ -271,7 +279,7 @@ class _NetworkMLP:
             for start, end in self._intercept_indptr  # type: ignore[attr-defined]
         ]
         layer_units = [grad_coefs[0].shape[0], *(g.shape[1] for g in grad_coefs)]
-        network = self._new_network(layer_units, dtype)
+        network = activations.network(dtype, lambda: self._new_network(layer_units, dtype))
         loss = network.loss_gradient(
             X_net,
             y_net,
