@@ -81,6 +81,23 @@ fn no_optimizer() -> PyErr {
     PyRuntimeError::new_err("the network has no optimizer yet: call set_sgd or set_adam first")
 }
 
+/// The samples, targets and sample weights of a training call, each checked
+/// against the layout and the number of rows.
+type Labelled<'py, T> = (Samples<'py, T>, Checked<'py, T>, Option<Checked<'py, T>>);
+
+fn labelled<'py, T: NetFloat>(
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    sample_weight: &Bound<'py, PyAny>,
+    layout: &Layout,
+) -> PyResult<Labelled<'py, T>> {
+    let samples = Samples::<T>::new(x, layout)?;
+    let rows = samples.rows();
+    let y = targets::<T>(y, rows, layout)?;
+    let w = weights::<T>(sample_weight, rows)?;
+    Ok((samples, y, w))
+}
+
 /// Every writeable array against every other array of the call.
 fn check_overlaps<T: NetFloat>(
     samples: &Samples<'_, T>,
@@ -138,10 +155,8 @@ fn loss_gradient_typed<'py, T: NetFloat>(
     intercept_grads: &Bound<'py, PyAny>,
 ) -> PyResult<f64> {
     let py = x.py();
-    let samples = Samples::<T>::new(x, layout)?;
+    let (samples, y, w) = labelled::<T>(x, y, sample_weight, layout)?;
     let rows = samples.rows();
-    let y = targets::<T>(y, rows, layout)?;
-    let w = weights::<T>(sample_weight, rows)?;
     let coefs = layer_arrays::<T>(coefs, "coefs", layout, true, false)?;
     let intercepts = layer_arrays::<T>(intercepts, "intercepts", layout, false, false)?;
     let coef_grads = layer_arrays::<T>(coef_grads, "coef_grads", layout, true, true)?;
@@ -201,10 +216,8 @@ fn epoch_typed<'py, T: NetFloat>(
 ) -> PyResult<f64> {
     let py = x.py();
     let optimizer = state.optimizer.as_mut().ok_or_else(no_optimizer)?;
-    let samples = Samples::<T>::new(x, layout)?;
+    let (samples, y, w) = labelled::<T>(x, y, sample_weight, layout)?;
     let rows = samples.rows();
-    let y = targets::<T>(y, rows, layout)?;
-    let w = weights::<T>(sample_weight, rows)?;
     let coefs = layer_arrays::<T>(coefs, "coefs", layout, true, true)?;
     let intercepts = layer_arrays::<T>(intercepts, "intercepts", layout, false, true)?;
     let order = arrays::array::<isize>(order, "order", None, 1, false)?;
