@@ -10,7 +10,7 @@ from hypothesis import settings
 
 import neurust as nr
 from neurust.backends import KNOWN_BACKENDS
-from reference import DTYPES, ELEMENTWISE
+from support.reference import DTYPES, ELEMENTWISE
 
 # No deadline: the first calls of a kernel compile (jax) or start threads (rayon).
 settings.register_profile("neurust", deadline=None)

@@ -32,9 +32,9 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from _children import Child, run_python
-from reference import ELEMENTWISE as REFERENCE_ELEMENTWISE
-from reference import RTOL, with_layout
+from support.children import Child, run_python
+from support.reference import ELEMENTWISE as REFERENCE_ELEMENTWISE
+from support.reference import RTOL, with_layout
 
 # Sizes: SMALL keeps the GIL and one thread; LARGE is past the GIL-release (32k elements)
 # and the sigmoid's threading (64k) cut-offs and not a multiple of any chunk length.

@@ -1,6 +1,6 @@
 """Fuzzing the rest of the module's functions: signatures, set_num_threads, get_backend.
 
-Each batch runs in a child interpreter (see tests/_fuzzing.py).
+Each batch runs in a child interpreter (see tests/support/fuzzing.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,15 @@ import pytest
 from hypothesis import strategies as st
 
 import neurust as nr
-from _fuzzing import COUNTS, Batch, child_main, fuzz_in_child, mostly, names_one_of, python_objects
+from support.fuzzing import (
+    COUNTS,
+    Batch,
+    child_main,
+    fuzz_in_child,
+    mostly,
+    names_one_of,
+    python_objects,
+)
 
 # name -> (required positional arguments, most positional arguments, keywords allowed)
 SIGNATURES: dict[str, tuple[int, int, set[str]]] = {

@@ -26,8 +26,8 @@ except ImportError:  # the comparisons need the sklearn extra; the rest runs wit
 else:
     HAVE_SKLEARN = True
 
-from _children import Child
 from neurust._core import Network
+from support.children import Child
 
 needs_sklearn = pytest.mark.skipif(
     not HAVE_SKLEARN, reason="scikit-learn and scipy are not installed"

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from _children import Child
 from neurust import _core
+from support.children import Child
 
 try:
     import torch

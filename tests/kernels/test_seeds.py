@@ -7,7 +7,7 @@ import pytest
 
 import neurust as nr
 from neurust import _seeds
-from reference import assert_close
+from support.reference import assert_close
 
 # The seeds' inputs come from neurust._seeds; the numbers they must give are stated here.
 ONE_NEURON_TOES = _seeds.ONE_NEURON_TOES

@@ -23,10 +23,10 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn import neural_network as sk
 
-from _network_reference import CORES, use_core
 from neurust import sklearn as nk
+from sklearn import neural_network as sk
+from support.network_reference import CORES, use_core
 
 # (loss curve and scores: largest relative difference; coefficients, intercepts and
 # predictions: largest difference relative to the largest magnitude), per dtype.
@@ -298,8 +298,9 @@ def test_partial_fit_continues_as_sklearn_also_after_pickling(
 def agreement_table() -> str:
     """The largest differences to scikit-learn per solver and output kind, as markdown.
 
-    Run ``python tests/test_sklearn_agreement.py`` (from the repository root) for the
-    figures of the current core over this module's grid (float64, dense).
+    Run ``PYTHONPATH=tests python tests/sklearn/test_sklearn_agreement.py`` (from the
+    repository root) for the figures of the current core over this module's grid
+    (float64, dense).
     """
     rows = [
         "| solver | output | loss curve | coefficients | predictions |",

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from _children import run
 from neurust import compare
 from neurust.backends import TrainStep, capability
 from neurust.backends.numpy import NumpyBackend
 from neurust.backends.python import PythonBackend
 from neurust.compare import sweep
+from support.children import run
 
 # Settings that make a sweep finish in a second or two.
 FAST = ["--quick", "--repeat", "2", "--min-time", "0.0005", "--no-progress"]

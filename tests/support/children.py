@@ -22,7 +22,8 @@ from types import TracebackType
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
+# The tests folder: children start there, and find the ``support`` package on their path.
+TESTS = Path(__file__).resolve().parent.parent
 
 # Enough for a fresh interpreter that imports numpy, torch or jax on a loaded machine.
 DEFAULT_TIMEOUT_S = 120.0
@@ -34,7 +35,10 @@ DEFAULT_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.default_int
 
 def _environment(env: Mapping[str, str] | None, inherit: bool = True) -> dict[str, str]:
     # faulthandler prints every thread's stack if the child dies of a signal.
-    return {**(os.environ if inherit else {}), "PYTHONFAULTHANDLER": "1", **(env or {})}
+    base = {**(os.environ if inherit else {}), "PYTHONFAULTHANDLER": "1", **(env or {})}
+    # A test file run as a script (``python tests/fuzz/test_fuzz_X.py``) imports ``support``.
+    path = [str(TESTS), *filter(None, base.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**base, "PYTHONPATH": os.pathsep.join(path)}
 
 
 def _tail(text: str | bytes | None, limit: int = 6000) -> str:

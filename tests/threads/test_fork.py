@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from _children import run_python
+from support.children import run_python
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from _children import run
 from neurust import _core, _openblas
+from support.children import run
 
 openblas_loaded = nr.build_info()["gemm"].startswith("OpenBLAS")
 

@@ -1,7 +1,7 @@
 """Fuzzing the kernels: weighted_sum, linear, the elementwise kernels and their out=.
 
-Each batch runs in a child interpreter (see tests/_fuzzing.py); the right outcome for a
-call comes from the tables in tests/_fuzz_rules.py, the right values from numpy.
+Each batch runs in a child interpreter (see tests/support/fuzzing.py); the right outcome for a
+call comes from the tables in tests/support/fuzz_rules.py, the right values from numpy.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import neurust as nr
-from _fuzz_rules import check_out, kernel_arguments, result_shape
-from _fuzzing import (
+from support.fuzz_rules import check_out, kernel_arguments, result_shape
+from support.fuzzing import (
     ALL_DTYPES,
     COUNTS,
     FLOATS,

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from _children import run
 from neurust.cli import main
+from support.children import run
 
 
 @pytest.fixture(scope="module")

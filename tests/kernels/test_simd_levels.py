@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import neurust as nr
-from _children import python_argv, run
+from support.children import python_argv, run
 
 LEVELS = ("scalar", "avx", "avx2", "avx512")
 CPU_LEVEL = nr.build_info()["simd_cpu"]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from _children import run_python
 from neurust.backends import KNOWN_BACKENDS
+from support.children import run_python
 
 
 def test_known_backends_are_the_six_of_the_design() -> None:

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from _children import run_python
+from support.children import run_python
 
 PROBE = """
 import json, warnings

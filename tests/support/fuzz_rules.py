@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from _fuzzing import Expected
+from support.fuzzing import Expected
 
 # --- array arguments -------------------------------------------------------------------------
 

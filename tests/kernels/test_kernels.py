@@ -1,4 +1,4 @@
-"""Every kernel agrees with its definition (tests/reference.py): on every backend, and
+"""Every kernel agrees with its definition (tests/support/reference.py): on every backend, and
 through ``nr.*`` for any input."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 
 import neurust as nr
-import reference
-from reference import (
+from support import reference
+from support.reference import (
     ELEMENTWISE,
     LAYOUTS,
     assert_close,

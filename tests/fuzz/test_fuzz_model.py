@@ -1,7 +1,7 @@
 """Fuzzing TwoLayerNet: its constructor and each of its methods, against a numpy twin.
 
-Each batch runs in a child interpreter (see tests/_fuzzing.py); which arguments are
-valid comes from the tables in tests/_fuzz_rules.py, the right answers from a net with
+Each batch runs in a child interpreter (see tests/support/fuzzing.py); which arguments are
+valid comes from the tables in tests/support/fuzz_rules.py, the right answers from a net with
 the same weights on the numpy backend.
 """
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import neurust as nr
-from _fuzz_rules import (
+from support.fuzz_rules import (
     CHOICES,
     any_of,
     choice_error,
@@ -25,7 +25,7 @@ from _fuzz_rules import (
     scalar_error,
     seed_error,
 )
-from _fuzzing import (
+from support.fuzzing import (
     COUNTS,
     FLOATS,
     Batch,

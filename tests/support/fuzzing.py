@@ -5,9 +5,9 @@ the rounding a sum of those terms allows) or raise ``ValueError`` / ``TypeError`
 message names the argument at fault. Inputs other than ``out=`` must come back unchanged,
 with unchanged reference counts. A ``PanicException`` (a Rust panic turned into a
 ``BaseException``) or any other exception is a failure. What the right answer or the
-right error is comes from the tables in tests/_fuzz_rules.py.
+right error is comes from the tables in tests/support/fuzz_rules.py.
 
-Each batch runs hypothesis in a child interpreter (``python tests/test_fuzz_X.py BATCH N``),
+Each batch runs hypothesis in a child interpreter (``python tests/fuzz/test_fuzz_X.py BATCH N``),
 so an abort inside the extension (a panic across FFI, a failed allocation, a segfault)
 fails that batch with the signal instead of killing pytest. A seed per batch fixes the
 draws, so a run is reproducible; ``--soak`` raises the number of examples per batch.
@@ -32,8 +32,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _children import exit_status, run
-from reference import RTOL
+from support.children import exit_status, run
+from support.reference import RTOL
 
 # Examples per batch: the CI run, and the --soak run.
 EXAMPLES = 100
@@ -448,7 +448,7 @@ def run_batch(batches: dict[str, Batch], batch: str, examples: int) -> None:
 
 
 def child_main(batches: dict[str, Batch]) -> None:
-    """The child's side: ``python tests/test_fuzz_X.py BATCH EXAMPLES``."""
+    """The child's side: ``python tests/fuzz/test_fuzz_X.py BATCH EXAMPLES``."""
     # numpy's overflow warnings (from the references, on huge draws) are expected noise
     warnings.simplefilter("ignore", RuntimeWarning)
     run_batch(batches, sys.argv[1], int(sys.argv[2]))

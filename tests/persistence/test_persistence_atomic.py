@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from _children import Child, run_python
 from neurust import _atomic, _persistence
+from support.children import Child, run_python
 
 
 def same_parameters(net: nr.TwoLayerNet, other: nr.TwoLayerNet) -> bool:

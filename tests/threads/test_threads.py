@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from reference import ELEMENTWISE
+from support.reference import ELEMENTWISE
 
 LARGE = 2_000_003  # far above any threading cut-off, and not a multiple of a chunk size
 

@@ -1,7 +1,7 @@
 """Fuzzing Perceptron: construction, fit and predict with arbitrary arguments.
 
-Each batch runs in a child interpreter (see tests/_fuzzing.py); which arguments are
-valid comes from the tables in tests/_fuzz_rules.py.
+Each batch runs in a child interpreter (see tests/support/fuzzing.py); which arguments are
+valid comes from the tables in tests/support/fuzz_rules.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import neurust as nr
-from _fuzz_rules import (
+from support.fuzz_rules import (
     PERCEPTRON_TARGETS,
     computed_as,
     first,
@@ -22,7 +22,7 @@ from _fuzz_rules import (
     scalar_error,
     seed_error,
 )
-from _fuzzing import (
+from support.fuzzing import (
     COUNTS,
     Batch,
     Checker,

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from _fuzzing import NUMERIC_DTYPES
 from neurust._convert import as_float_arrays
+from support.fuzzing import NUMERIC_DTYPES
 
 # The fuzzers' numeric dtypes less those of no fixed width or not real
 # (longdouble, the complex types).
