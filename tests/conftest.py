@@ -46,7 +46,7 @@ def restore_threads() -> Iterator[None]:
     nr.set_num_threads(before)
 
 
-# --- the reliability soak (tests/test_reliability.py, tests/test_fuzz_*.py) --------------------
+# --- the soak (tests marked ``soak``: memory, threads, the net, fuzzing) ------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
