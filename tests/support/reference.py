@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+import neurust as nr
 
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -112,6 +115,18 @@ ELEMENTWISE: dict[str, tuple[Callable[..., np.ndarray], int]] = {
     "sigmoid_grad": (sigmoid_grad, 2),
     "step": (step, 1),
 }
+
+
+# The kernel names above are the backends' method names. In neurust's public API the
+# Heaviside kernel is ``nr.heaviside``; ``nr.step`` is its deprecated alias, which only the
+# tests of the alias call.
+PUBLIC_NAMES = {"step": "heaviside"}
+
+
+def public_kernel(name: str) -> Callable[..., Any]:
+    """neurust's public function for the kernel (or any public function) ``name``."""
+    function: Callable[..., Any] = getattr(nr, PUBLIC_NAMES.get(name, name))
+    return function
 
 
 def finite_max(a: np.ndarray) -> float:

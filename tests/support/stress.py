@@ -35,6 +35,7 @@ MEMORY_CHILD = """
 import gc, json, os, sys
 import numpy as np, neurust as nr
 from support.kernel_calls import CALL_KINDS, KERNELS, call_kind
+from support.reference import public_kernel
 
 page = os.sysconf("SC_PAGE_SIZE")
 
@@ -73,7 +74,7 @@ def run(n):
     for kernel in KERNELS:
         for kind in CALL_KINDS:
             arguments, keywords, error = call_kind(kernel, kind)
-            cases.append((getattr(nr, kernel), arguments, keywords))
+            cases.append((public_kernel(kernel), arguments, keywords))
     made = 0
     for _ in range(max(n // len(cases), 1)):
         for function, arguments, keywords in cases:

@@ -16,6 +16,7 @@ from support.kernel_calls import (
     LARGE,
     SMALL,
 )
+from support.reference import public_kernel
 from support.stress import (
     INTERRUPT_LIMIT_S,
     assert_same_bits,
@@ -39,14 +40,14 @@ def kernel_workload() -> list[tuple[str, tuple[np.ndarray, ...]]]:
 @pytest.mark.soak
 def test_eight_threads_calling_every_kernel_at_once_match_sequential_results(soak: bool) -> None:
     work = kernel_workload()
-    sequential = [getattr(nr, kernel)(*arguments) for kernel, arguments in work]
+    sequential = [public_kernel(kernel)(*arguments) for kernel, arguments in work]
     rounds = 20 if soak else 3
 
     def task(i: int) -> list[Any]:
         order = work[i:] + work[:i]  # each thread starts on a different kernel
         results = []
         for _ in range(rounds):
-            results.append([getattr(nr, kernel)(*arguments) for kernel, arguments in order])
+            results.append([public_kernel(kernel)(*arguments) for kernel, arguments in order])
         return results
 
     for i, per_thread in enumerate(run_concurrently(task)):
@@ -58,13 +59,13 @@ def test_eight_threads_calling_every_kernel_at_once_match_sequential_results(soa
 
 def test_eight_threads_writing_to_their_own_out_arrays_match_sequential_results() -> None:
     inputs = {kernel: KERNELS[kernel](LARGE, np.float64, 20) for kernel in ELEMENTWISE}
-    sequential = {kernel: getattr(nr, kernel)(*inputs[kernel]) for kernel in ELEMENTWISE}
+    sequential = {kernel: public_kernel(kernel)(*inputs[kernel]) for kernel in ELEMENTWISE}
 
     def task(i: int) -> dict[str, np.ndarray]:
         outs = {}
         for kernel in ELEMENTWISE[i % 5 :] + ELEMENTWISE[: i % 5]:
             outs[kernel] = np.empty(LARGE)
-            getattr(nr, kernel)(*inputs[kernel], out=outs[kernel])
+            public_kernel(kernel)(*inputs[kernel], out=outs[kernel])
         return outs
 
     for outs in run_concurrently(task):
@@ -76,7 +77,7 @@ def test_changing_the_thread_count_while_kernels_run_changes_no_result(
     restore_threads: None,
 ) -> None:
     work = kernel_workload()
-    sequential = [getattr(nr, kernel)(*arguments) for kernel, arguments in work]
+    sequential = [public_kernel(kernel)(*arguments) for kernel, arguments in work]
     stop = threading.Event()
 
     def task(i: int) -> Any:
@@ -87,7 +88,9 @@ def test_changing_the_thread_count_while_kernels_run_changes_no_result(
                 count += 1
             return count
         try:
-            return [getattr(nr, kernel)(*arguments) for _ in range(2) for kernel, arguments in work]
+            return [
+                public_kernel(kernel)(*arguments) for _ in range(2) for kernel, arguments in work
+            ]
         finally:
             if i == 1:
                 stop.set()
