@@ -259,3 +259,54 @@ def test_set_num_threads_rejects_non_integers(restore_threads: None, count: Any)
 def test_get_backend_rejects_unknown_name_listing_the_valid_choices() -> None:
     with pytest.raises(ValueError, match=mentions("no-such", "'numpy'", "'rust'", "'torch-cuda'")):
         nr.get_backend("no-such")
+
+
+# --- masked arrays -------------------------------------------------------------------------
+
+
+def masked(array: Any) -> np.ma.MaskedArray:
+    array = np.asarray(array)
+    return np.ma.array(array, mask=np.zeros(array.shape, dtype=bool))
+
+
+KERNEL_ARGUMENTS = {
+    "weighted_sum": {"inputs": np.ones((2, 3)), "weights": np.ones(3)},
+    "relu": {"x": np.ones(3)},
+    "sigmoid": {"x": np.ones(3)},
+    "step": {"x": np.ones(3)},
+    "relu_grad": {"x": np.ones(3), "grad": np.ones(3)},
+    "sigmoid_grad": {"x": np.ones(3), "grad": np.ones(3)},
+    "linear": {"x": np.ones((2, 3)), "weights": np.ones((3, 4)), "bias": np.ones(4)},
+}
+
+
+def kernel_cases(dtype: str) -> list[Any]:
+    return [
+        pytest.param(kernel, name, dtype, id=f"{kernel}-{name}-{dtype}")
+        for kernel, arguments in KERNEL_ARGUMENTS.items()
+        for name in arguments
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kernel", "name", "dtype"), kernel_cases("int64") + kernel_cases("float64")
+)
+def test_kernels_refuse_masked_arrays_naming_the_argument(
+    kernel: str, name: str, dtype: str
+) -> None:
+    arguments = dict(KERNEL_ARGUMENTS[kernel])
+    arguments[name] = masked(arguments[name].astype(dtype))
+    with pytest.raises(TypeError, match=rf"^{name} is a masked array"):
+        public_kernel(kernel)(*arguments.values())
+
+
+@pytest.mark.parametrize("kernel", ["relu", "sigmoid", "step"])
+def test_kernels_refuse_a_masked_out(kernel: str) -> None:
+    with pytest.raises(TypeError, match="out"):
+        public_kernel(kernel)(np.ones(3), out=masked(np.empty(3)))
+
+
+def test_the_issue_s_masked_weighted_sum_is_refused_not_wrong() -> None:
+    inputs = np.ma.array([1, 10**9], mask=[0, 1])  # integers take the converting path
+    with pytest.raises(TypeError, match="inputs is a masked array"):
+        nr.weighted_sum(inputs, [1.0, 1.0])

@@ -1,10 +1,12 @@
-"""Odd uses of TwoLayerNet, Perceptron and the backends get a clear answer (issue: hardening)."""
+"""Odd arguments to TwoLayerNet and the backends get a clear answer naming the argument.
+
+Masked arrays, pickling and copying, boolean and integer options, values out of range.
+"""
 
 from __future__ import annotations
 
 import copy
 import pickle
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +14,6 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from support.reference import public_kernel
 
 X = np.arange(12.0).reshape(4, 3) / 10
 Y = np.ones((4, 1))
@@ -57,15 +58,6 @@ def test_twolayernet_refuses_masked_arrays_naming_the_argument(
     name = call.split(" of ")[0]
     with pytest.raises(TypeError, match=rf"{name}\b.*masked array"):
         NET_CALLS[call](net, masked)
-
-
-def test_perceptron_refuses_masked_arrays() -> None:
-    with pytest.raises(TypeError, match=r"X.*masked array"):
-        nr.Perceptron(2).fit(masked(GATE_X), AND)
-    with pytest.raises(TypeError, match=r"y.*masked array"):
-        nr.Perceptron(2).fit(GATE_X, masked(AND))
-    with pytest.raises(TypeError, match=r"X.*masked array"):
-        nr.Perceptron(2).predict(masked(GATE_X))
 
 
 def test_every_backend_from_numpy_refuses_masked_arrays(backend: nr.Backend) -> None:
@@ -144,11 +136,6 @@ def test_numeric_options_refuse_timedelta64(option: str) -> None:
         INTEGER_OPTIONS[option]()
 
 
-def test_perceptron_lr_refuses_timedelta64() -> None:
-    with pytest.raises(TypeError, match="lr"):
-        nr.Perceptron(2, lr=TIMEDELTA)
-
-
 # --- errors that name the argument -----------------------------------------------------------
 
 
@@ -202,154 +189,12 @@ def test_load_parameters_still_refuses_another_dtype_in_either_byte_order() -> N
         net.load_parameters(params)
 
 
-# --- Perceptron ------------------------------------------------------------------------------
-
-
-def test_perceptron_refuses_empty_data_like_twolayernet() -> None:
-    with pytest.raises(ValueError, match="X has no rows"):
-        nr.Perceptron(2).fit(np.empty((0, 2)), [])
-    with pytest.raises(ValueError, match="X has no rows"):
-        small_net().fit(np.empty((0, 3)), np.empty((0, 1)), steps=1, lr=1e-3)
-
-
-def test_perceptron_weights_overflowing_raise_naming_lr_and_never_converge() -> None:
-    perceptron = nr.Perceptron(2, lr=1e308)
-    with pytest.raises(FloatingPointError, match=r"lr=1e\+308"):
-        perceptron.fit(np.array(GATE_X) * 1e10, AND)
-    assert perceptron.converged_ is False
-    assert np.all(np.isfinite(perceptron.weights_))
-    assert np.isfinite(perceptron.bias_)
-
-
-def test_a_perceptron_too_large_to_allocate_names_n_inputs() -> None:
-    for n_inputs in (10**12, 2**62):
-        with pytest.raises(MemoryError, match=f"n_inputs={n_inputs}"):
-            nr.Perceptron(n_inputs)
-    with pytest.raises(MemoryError, match="n_inputs"):
-        nr.Perceptron(10**12, seed=0)
-
-
-def test_a_perceptron_predicts_only_between_updates_when_shared_by_threads(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """fit holds the perceptron's lock: a predict from another thread waits for it."""
-    perceptron = nr.Perceptron(2)
-    fitting, release = threading.Event(), threading.Event()
-    update = nr.Perceptron._update
-
-    def slow_update(self: nr.Perceptron, *args: Any) -> None:
-        fitting.set()
-        assert release.wait(timeout=30)
-        update(self, *args)
-
-    monkeypatch.setattr(nr.Perceptron, "_update", slow_update)
-    fit = threading.Thread(target=perceptron.fit, args=(GATE_X, AND))
-    fit.start()
-    assert fitting.wait(timeout=30)
-    predictions: list[Any] = []
-    predict = threading.Thread(target=lambda: predictions.append(perceptron.predict(GATE_X)))
-    predict.start()
-    predict.join(timeout=0.5)
-    blocked = predict.is_alive()
-    release.set()
-    fit.join(timeout=30)
-    predict.join(timeout=30)
-    assert blocked, "predict ran in the middle of fit"
-    assert perceptron.converged_
-    np.testing.assert_array_equal(predictions[0], AND)
-
-
-def test_a_perceptron_shared_by_threads_gives_the_sequential_answer() -> None:
-    perceptron = nr.Perceptron(2)
-    expected = nr.Perceptron(2).fit(GATE_X, AND)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for _ in range(20):
-                perceptron.fit(GATE_X, AND)
-                assert perceptron.predict(GATE_X).tolist() == AND
-        except BaseException as error:  # reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors
-    np.testing.assert_array_equal(perceptron.weights_, expected.weights_)
-    assert perceptron.bias_ == expected.bias_
-
-
-def test_a_perceptron_pickles_and_copies() -> None:
-    perceptron = nr.Perceptron(2).fit(GATE_X, AND)
-    for restored in (pickle.loads(pickle.dumps(perceptron)), copy.deepcopy(perceptron)):
-        np.testing.assert_array_equal(restored.predict(GATE_X), AND)
-
-
-@pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
-def test_a_perceptron_copy_trains_without_changing_the_original(
-    copier: Callable[[Any], Any],
-) -> None:
-    perceptron = nr.Perceptron(2)
-    clone = copier(perceptron)
-    clone.fit(GATE_X, AND)
-    np.testing.assert_array_equal(perceptron.weights_, [0.0, 0.0])
-    assert perceptron.bias_ == 0.0
-
-
 def test_copies_of_a_net_share_the_backend_object(backend: nr.Backend) -> None:
     if "float64" not in backend.dtypes:
         pytest.skip("float64 only")
     net = small_net(backend)
     assert copy.copy(net).backend is net.backend
     assert copy.deepcopy(net).backend is net.backend
-
-
-# --- masked arrays and the kernels -----------------------------------------------------------
-
-KERNEL_ARGUMENTS = {
-    "weighted_sum": {"inputs": np.ones((2, 3)), "weights": np.ones(3)},
-    "relu": {"x": np.ones(3)},
-    "sigmoid": {"x": np.ones(3)},
-    "step": {"x": np.ones(3)},
-    "relu_grad": {"x": np.ones(3), "grad": np.ones(3)},
-    "sigmoid_grad": {"x": np.ones(3), "grad": np.ones(3)},
-    "linear": {"x": np.ones((2, 3)), "weights": np.ones((3, 4)), "bias": np.ones(4)},
-}
-
-
-def kernel_cases(dtype: str) -> list[Any]:
-    return [
-        pytest.param(kernel, name, dtype, id=f"{kernel}-{name}-{dtype}")
-        for kernel, arguments in KERNEL_ARGUMENTS.items()
-        for name in arguments
-    ]
-
-
-@pytest.mark.parametrize(
-    ("kernel", "name", "dtype"), kernel_cases("int64") + kernel_cases("float64")
-)
-def test_kernels_refuse_masked_arrays_naming_the_argument(
-    kernel: str, name: str, dtype: str
-) -> None:
-    arguments = dict(KERNEL_ARGUMENTS[kernel])
-    arguments[name] = masked(arguments[name].astype(dtype))
-    with pytest.raises(TypeError, match=rf"^{name} is a masked array"):
-        public_kernel(kernel)(*arguments.values())
-
-
-@pytest.mark.parametrize("kernel", ["relu", "sigmoid", "step"])
-def test_kernels_refuse_a_masked_out(kernel: str) -> None:
-    with pytest.raises(TypeError, match="out"):
-        public_kernel(kernel)(np.ones(3), out=masked(np.empty(3)))
-
-
-def test_the_issue_s_masked_weighted_sum_is_refused_not_wrong() -> None:
-    inputs = np.ma.array([1, 10**9], mask=[0, 1])  # integers take the converting path
-    with pytest.raises(TypeError, match="inputs is a masked array"):
-        nr.weighted_sum(inputs, [1.0, 1.0])
 
 
 @pytest.mark.parametrize("option", ["steps", "batch_size", "callback_every"])
