@@ -23,9 +23,9 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn import neural_network as sk
 
 from neurust import sklearn as nk
-from sklearn import neural_network as sk
 from support.network_reference import CORES, use_core
 
 # (loss curve and scores: largest relative difference; coefficients, intercepts and

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn import neural_network as sk
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -25,7 +26,6 @@ from sklearn.preprocessing import StandardScaler
 
 import neurust.sklearn
 from neurust import sklearn as nk
-from sklearn import neural_network as sk
 from support.children import Child, run_python
 from support.network_reference import CORES, use_core
 

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sklearn import neural_network as sk
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from neurust import sklearn as nk
-from sklearn import neural_network as sk
 from support.network_reference import CORES, use_core
 
 # scikit-learn's test suite sets max_iter=100 for its MLPs (instance_generator.py).
