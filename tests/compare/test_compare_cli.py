@@ -20,7 +20,7 @@ from neurust.compare import cli, sweep
 
 FAST = ["--quick", "--repeat", "2", "--min-time", "0.0005", "--no-progress"]
 TINY = [*FAST, "--workloads", "relu", "--sizes", "relu=4", "--backends", "numpy,rust"]
-COMPARISON_PAGE = Path(__file__).resolve().parent.parent / "docs" / "comparison.md"
+COMPARISON_PAGE = Path(__file__).resolve().parents[2] / "docs" / "comparison.md"
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
