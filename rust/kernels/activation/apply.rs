@@ -33,11 +33,10 @@ impl Activation {
     /// The widest code worth compiling it for: the sigmoid's polynomial uses
     /// fused multiply-adds, which vectorise with FMA and are each a (slow,
     /// exact) library call without; the others gain from AVX's wider
-    /// registers alone.
-    /// At AVX2 the compiler's copy of the float32 sigmoid runs 8 lanes wide
-    /// with no intrinsics needed: 64k elements on one thread of an AMD EPYC
-    /// took 19.9 µs at `NEURUST_SIMD=avx2` and 10.0 at AVX-512 (the lane
-    /// ratio), against torch's 26.0 and 13.7 at the same levels.
+    /// registers alone. At AVX2 and AVX-512 alike the compiler's copy of the
+    /// float32 sigmoid runs as wide as the registers with no intrinsics:
+    /// measured by `benches/test_activations.py` (`test_sigmoid_float32`)
+    /// with and without `NEURUST_SIMD=avx2`; figures in docs/performance.md.
     fn simd_level(self) -> Level {
         match self {
             Activation::Sigmoid => Level::Avx512,
@@ -87,7 +86,8 @@ fn zip_serial<T: Float>(x: &[T], grad: &[T], out: &mut [T], act: Activation) {
 /// takes every part a pool thread has not woken in time to take, so a
 /// split never waits on a sleeping or busy core. (Handing each thread one
 /// half with [`parallel::for_each_part`] made 64k float32 sigmoids slower
-/// on two threads than on one while the other core was busy.)
+/// on two threads than on one while the other core was busy: `neurust
+/// compare --workloads sigmoid --sizes 64k --dtype float32 --threads 1,2`.)
 fn for_each_chunk<P: Send>(parts: impl Iterator<Item = P>, work: impl Fn(P) + Sync) {
     let parts: Vec<Mutex<Option<P>>> = parts.map(|part| Mutex::new(Some(part))).collect();
     parallel::for_each_index(parts.len(), |index| {

@@ -32,9 +32,9 @@ pub(super) unsafe fn matmul<T: Float, const V: usize, const NR: usize, const LAN
 /// The broadcast form at AVX-512: whole `NR`-column tiles here, the
 /// columns left over in the AVX2 kernels (the same bits: one fused
 /// multiply-add per `p` either way). The compiler's `V`- and 1-column
-/// AVX-512 tiles ran far slower than the AVX2 intrinsics: 128×32×8 float64
-/// 4.3 against 1.4 µs, float32 6.2 against 1.2; 128×32×24 float64 12.4
-/// against 3.6.
+/// AVX-512 tiles ran far slower than the AVX2 intrinsics (the 128×32×8 and
+/// 128×32×40 rows of `benches/test_small_products.py`; figures in
+/// docs/performance.md).
 ///
 /// # Safety
 /// As for `broadcast`, on a CPU with AVX-512F, AVX2 and FMA.

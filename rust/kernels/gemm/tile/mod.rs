@@ -10,8 +10,9 @@
 //! AVX-512: for AVX-512 the generic code in `avx512`, whose local arrays
 //! the compiler keeps in the 32 zmm registers; for AVX2 the intrinsics in
 //! `avx2`, because the compiler's AVX2 copy of the generic code
-//! came out mostly scalar (6.4 µs for a 64×16×32 float64 product that faer
-//! does in 1.3). Without either, products keep to the plain loops and faer.
+//! came out mostly scalar, slower than faer. Without either, products keep
+//! to the plain loops and faer. `benches/test_small_products.py` measures
+//! them at each level (figures in docs/performance.md).
 //!
 //! Where the bits may differ: the fused multiply-adds make them differ from
 //! the plain loops' and faer's by the roundings FMA skips. They never
@@ -178,7 +179,7 @@ impl<T: Float> Store<'_, T> {
     ///
     /// By value: with a reference, the tile's address escaped, and the
     /// compiler then stored every sum to the stack at every step of the
-    /// inner loop (the product ran at half speed).
+    /// inner loop (`benches/test_small_products.py`).
     #[inline(always)]
     fn write<const N: usize>(&mut self, start: usize, sums: [T; N]) {
         let out = &mut self.out[start..start + N];
@@ -222,7 +223,7 @@ const ROWS: usize = 4;
 
 /// The lanes added in a fixed tree: halves onto halves. Written with
 /// constant indices so that the lanes stay in registers (a loop over the
-/// widths kept them in memory, three times slower).
+/// widths kept them in memory: `benches/test_small_products.py`).
 #[inline(always)]
 fn lane_sum<T: Float, const LANES: usize>(mut lanes: [T; LANES]) -> T {
     const { assert!(LANES.is_power_of_two() && LANES >= 4 && LANES <= 32) };
