@@ -103,7 +103,7 @@ def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> nr.TwoLay
 
 
 def _perceptron() -> None:
-    _heading(5, "Perceptron: step(x · w + b), trained with the perceptron rule")
+    _heading(5, "Perceptron: heaviside(x · w + b), trained with the perceptron rule")
     inputs = [list(pair) for pair in _tutorial.GATE_INPUTS]
     for gate, targets in _tutorial.GATES.items():
         perceptron = nr.Perceptron(2).fit(inputs, targets, max_epochs=100)

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use super::parallel::{self, CHUNK};
-use super::{relu, relu_grad, sigmoid, sigmoid_grad, step, Activation};
+use super::{heaviside, relu, relu_grad, sigmoid, sigmoid_grad, Activation};
 use crate::kernels::simd::{self, Level};
 use crate::kernels::Float;
 
@@ -52,7 +52,7 @@ pub(super) fn map_serial<T: Float>(x: &[T], out: &mut [T], act: Activation) {
         move |_| match act {
             Activation::Relu => map_body(x, out, relu),
             Activation::Sigmoid => map_body(x, out, sigmoid),
-            Activation::Step => map_body(x, out, step),
+            Activation::Step => map_body(x, out, heaviside),
         },
     )
 }
@@ -64,7 +64,7 @@ fn map_inplace_serial<T: Float>(xs: &mut [T], act: Activation) {
         move |_| match act {
             Activation::Relu => map_inplace_body(xs, relu),
             Activation::Sigmoid => map_inplace_body(xs, sigmoid),
-            Activation::Step => map_inplace_body(xs, step),
+            Activation::Step => map_inplace_body(xs, heaviside),
         },
     )
 }

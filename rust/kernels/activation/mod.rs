@@ -22,7 +22,8 @@ pub enum Activation {
     Relu,
     /// `1 / (1 + e^-x)`.
     Sigmoid,
-    /// The perceptron's threshold: 1 where `x > 0`, else 0 (NaN stays NaN).
+    /// The perceptron's threshold, [`heaviside`]: 1 where `x > 0`, else 0 (NaN
+    /// stays NaN).
     Step,
 }
 
@@ -71,9 +72,11 @@ pub fn sigmoid_grad<T: Float>(x: T, grad: T) -> T {
     grad * s * (T::ONE - s)
 }
 
-/// 1 where `x > 0`, 0 where `x <= 0`, NaN where `x` is NaN.
+/// The Heaviside function, the perceptron's step: 1 where `x > 0`, 0 where
+/// `x <= 0`, NaN where `x` is NaN. (Named for the function, as Python's
+/// `nr.heaviside` is: a "step" is also one update of gradient descent.)
 #[inline(always)]
-pub fn step<T: Float>(x: T) -> T {
+pub fn heaviside<T: Float>(x: T) -> T {
     if x > T::ZERO {
         T::ONE
     } else if x.is_nan() {
@@ -90,7 +93,7 @@ impl Activation {
         match self {
             Activation::Relu => relu(x),
             Activation::Sigmoid => sigmoid(x),
-            Activation::Step => step(x),
+            Activation::Step => heaviside(x),
         }
     }
 
