@@ -1,9 +1,10 @@
 """The tutorial's worked examples, written once: the demo, the comparison and the tests read them.
 
-"The tutorial" is the introductory text neurust's domain comes from: one neuron, a weighted
-sum of several inputs, ReLU, the perceptron, the sigmoid neuron and a two-layer network
-trained by gradient descent. Each number here is one it computes by hand. (Not to be
-confused with ``seed=``, the random seed every constructor takes.)
+"The tutorial" is the few introductory texts neurust's domain comes from: one neuron, a
+weighted sum of several inputs, ReLU, the perceptron, the sigmoid neuron and a two-layer
+network trained by gradient descent. Each number here but the logic gates (neurust's own
+perceptron examples) is one they compute by hand. (Not to be confused with ``seed=``, the
+random seed every constructor takes.)
 """
 
 from __future__ import annotations
