@@ -122,8 +122,9 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::apply::{map_body, map_serial, zip_body};
-    use super::super::{activate, parallel, sigmoid, sigmoid_grad, Activation};
+    use super::super::{
+        activate, map_body, map_serial, parallel, sigmoid, sigmoid_grad, zip_body, Activation,
+    };
     use super::*;
     use crate::kernels::simd::{self, Level};
     use crate::kernels::Float;
