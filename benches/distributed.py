@@ -1,6 +1,6 @@
 """Data-parallel training: 1 process against 2 ranks of neurust and of torch's DDP.
 
-The seeds' net at 8x its rows (1024x1000->100->1, ReLU, no biases, float64),
+The tutorial's net at 8x its rows (1024x1000->100->1, ReLU, no biases, float64),
 every process on one thread, the same total rows in every run:
 
 - ``1 process (fused)``: the Rust backend's ``fit``, one compiled loop;

@@ -4,7 +4,7 @@ Two measurements behind ``neurust compare``'s wait for idle thread pools:
 
 1. the CPU time the process's other threads use in the 0.8 s after one
    512×512 product of each library (spinning BLAS/OpenMP pools);
-2. one library's fit of the seeds' net (100 steps) timed right after another
+2. one library's fit of the tutorial's net (100 steps) timed right after another
    library's fit, and after waiting for idle pools, alternating the two cases
    in one process so that a noisy machine slows both alike.
 

@@ -1,7 +1,7 @@
 """Benchmarks of training a two-layer ReLU net: one step, and whole loops.
 
 The ``fit`` sizes are the performance targets': a tiny net for 10,000 steps, a
-small one for 5,000, the seed's 128×1000→100→1 for 500 and a large one for 20.
+small one for 5,000, the tutorial's 128×1000→100→1 for 500 and a large one for 20.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Benchmarks of a user's own training loop at the seeds' size, two calls a step.
+"""Benchmarks of a user's own training loop at the tutorial net's size, two calls a step.
 
 ``net.gradients`` + ``net.step`` goes through the model API (validation,
 conversions, the in-place update); ``mlp_gradients`` + ``mlp_step`` calls the

@@ -1,4 +1,4 @@
-"""Benchmarks of a layer of neurons, matrix · weights: the seeds' toes data, then larger."""
+"""Benchmarks of a layer of neurons, matrix · weights: the tutorial's toes data, then larger."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Train the seeds' two-layer network data-parallel, one share of the rows per process.
+"""Train the tutorial's two-layer network data-parallel, one share of the rows per process.
 
 On one machine, two processes::
 

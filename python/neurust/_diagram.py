@@ -1,4 +1,4 @@
-"""Graphviz DOT text for a neuron and a two-layer network, as the seeds draw them.
+"""Graphviz DOT text for a neuron and a two-layer network, as the tutorial draws them.
 
 Only text is made here: no Graphviz is needed to produce it; ``dot -Tpng`` renders it.
 The rule for collapsing a wide layer lives here once; the matplotlib figures use it too.
@@ -220,7 +220,7 @@ def neuron_dot(
     inputs : array_like, shape (n,), optional
         Input values to show and compute with.
     activation : {"relu", "sigmoid", "step"} or None
-        None draws a plain weighted sum (the seeds' "toes → win" model).
+        None draws a plain weighted sum (the tutorial's "toes → win" model).
     names : sequence of str, optional
         The inputs' names (default ``x1 … xn``).
     bias : float, optional

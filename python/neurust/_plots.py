@@ -1,8 +1,8 @@
-"""The seeds' pictures as PNG files, drawn with matplotlib: ``neurust demo --plots DIR``.
+"""The tutorial's pictures as PNG files, drawn with matplotlib: ``neurust demo --plots DIR``.
 
 Figures are made with ``matplotlib.figure.Figure`` and the Agg renderer, never
 pyplot, so no display is needed and the caller's matplotlib backend is left
-alone. Every value drawn comes from neurust's kernels and the seeds' data.
+alone. Every value drawn comes from neurust's kernels and the tutorial's data.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import neurust as nr
-from neurust import _atomic, _seeds
+from neurust import _atomic, _tutorial
 from neurust._diagram import collapsed_label, shown_units
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def _arrow(
 
 def _toes_model(figure: Figure) -> None:
     axes = _canvas(figure, (-1.2, 5.2), (-1.5, 1.0))
-    weight, toes = _seeds.ONE_NEURON_WEIGHT, _seeds.ONE_NEURON_TOES[0]
+    weight, toes = _tutorial.ONE_NEURON_WEIGHT, _tutorial.ONE_NEURON_TOES[0]
     prediction = float(nr.weighted_sum([toes], [weight]))
     _node(axes, 0.0, 0.0, "toes", radius=0.55)
     _node(axes, 4.0, 0.0, "win", radius=0.55)
@@ -225,7 +225,7 @@ def _toes_model(figure: Figure) -> None:
 
 def _neuron(figure: Figure) -> None:
     axes = _canvas(figure, (-1.6, 9.2), (-2.1, 2.0))
-    inputs, weights = _seeds.RELU_INPUTS, _seeds.RELU_WEIGHTS
+    inputs, weights = _tutorial.RELU_INPUTS, _tutorial.RELU_WEIGHTS
     total = float(nr.weighted_sum(inputs, weights))
     output = float(nr.relu(np.array([total]))[0])
     rows = (1.5, 0.0, -1.5)
@@ -294,9 +294,8 @@ def _network(figure: Figure, net: nr.TwoLayerNet) -> None:
     ):
         axes.text(middle, 3.9, f"{name}: {rows} × {cols}", ha="center", color=_ORANGE, fontsize=10)
     biases = "with biases" if net.bias else "no biases"
-    axes.set_title(
-        f"The seeds' two-layer network: {' → '.join(map(str, sizes))}, {net.activation}, {biases}"
-    )
+    layers = " → ".join(map(str, sizes))
+    axes.set_title(f"The tutorial's two-layer network: {layers}, {net.activation}, {biases}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -308,15 +307,15 @@ def _loss(figure: Figure, history: np.ndarray) -> None:
     axes = figure.add_subplot()
     steps = np.arange(len(history))
     axes.semilogy(steps, history, color=_BLUE, lw=1.6, label="neurust (this run)")
-    seed_steps = [step for step in _seeds.NET_LOSSES if step < len(history)]
+    tutorial_steps = [step for step in _tutorial.NET_LOSSES if step < len(history)]
     axes.semilogy(
-        seed_steps,
-        [_seeds.NET_LOSSES[step] for step in seed_steps],
+        tutorial_steps,
+        [_tutorial.NET_LOSSES[step] for step in tutorial_steps],
         "x",
         color=_ORANGE,
         ms=8,
         mew=2,
-        label="the seed's printed losses (its own random draw)",
+        label="the tutorial's printed losses (its own random draw)",
     )
     axes.annotate(f"{history[0]:,.0f}", (0, history[0]), xytext=(8, -4), textcoords="offset points")
     axes.annotate(
@@ -328,18 +327,20 @@ def _loss(figure: Figure, history: np.ndarray) -> None:
     )
     axes.set_xlabel("gradient-descent step")
     axes.set_ylabel("loss: sum of squared errors (log scale)")
-    axes.set_title(f"Training the two-layer network: {len(history)} steps at lr {_seeds.NET_LR:g}")
+    axes.set_title(
+        f"Training the two-layer network: {len(history)} steps at lr {_tutorial.NET_LR:g}"
+    )
     axes.grid(alpha=0.3, which="both")
     axes.legend(frameon=False)
 
 
 def _perceptron(figure: Figure) -> None:
-    inputs = np.array(_seeds.GATE_INPUTS, dtype=float)
+    inputs = np.array(_tutorial.GATE_INPUTS, dtype=float)
     grid = np.linspace(-0.5, 1.5, 201)
     gx, gy = np.meshgrid(grid, grid)
     points = np.column_stack([gx.ravel(), gy.ravel()])
-    panels = figure.subplots(1, len(_seeds.GATES), sharey=True)
-    for panel, (gate, targets) in zip(panels, _seeds.GATES.items(), strict=True):
+    panels = figure.subplots(1, len(_tutorial.GATES), sharey=True)
+    for panel, (gate, targets) in zip(panels, _tutorial.GATES.items(), strict=True):
         perceptron = nr.Perceptron(2).fit(inputs, targets, max_epochs=100)
         fires = perceptron.predict(points).reshape(gx.shape)
         panel.contourf(gx, gy, fires, levels=[-0.5, 0.5, 1.5], colors=["white", _LIGHT])

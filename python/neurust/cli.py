@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import neurust as nr
-from neurust import _seeds
+from neurust import _tutorial
 
 # --------------------------------------------------------------------------------------
-# neurust demo: the seeds' examples in order, each result beside the seed's number
+# neurust demo: the tutorial's worked examples in order, each result beside its number
 # --------------------------------------------------------------------------------------
 
 
@@ -24,35 +24,37 @@ def _heading(number: int, title: str) -> None:
 
 
 def _one_neuron() -> None:
-    weight = _seeds.ONE_NEURON_WEIGHT
+    weight = _tutorial.ONE_NEURON_WEIGHT
     _heading(1, f"One neuron: prediction = toes × weight (weight {weight})")
-    print(f"   {'toes':>6}  {'neurust':>8}  {'seed':>6}")
-    for toes, expected in zip(_seeds.ONE_NEURON_TOES, _seeds.ONE_NEURON_PREDICTIONS, strict=True):
+    print(f"   {'toes':>6}  {'neurust':>8}  {'tutorial':>8}")
+    for toes, expected in zip(
+        _tutorial.ONE_NEURON_TOES, _tutorial.ONE_NEURON_PREDICTIONS, strict=True
+    ):
         prediction = float(nr.weighted_sum([toes], [weight]))
-        print(f"   {toes:>6}  {prediction:>8.4f}  {expected:>6.2f}")
+        print(f"   {toes:>6}  {prediction:>8.4f}  {expected:>8.2f}")
 
 
 def _three_inputs() -> None:
-    weights = _seeds.GAME_WEIGHTS
+    weights = _tutorial.GAME_WEIGHTS
     listed = ", ".join(map(str, weights))
     _heading(2, f"Three inputs: weighted sum of toes, record, fans (weights {listed})")
-    games = _seeds.games()
+    games = _tutorial.games()
     predictions = np.asarray(nr.weighted_sum(games, weights))
-    print(f"   {'toes':>5} {'record':>7} {'fans':>5}  {'neurust':>8}  {'seed':>5}")
-    expected_predictions = _seeds.GAME_PREDICTIONS
+    print(f"   {'toes':>5} {'record':>7} {'fans':>5}  {'neurust':>8}  {'tutorial':>8}")
+    expected_predictions = _tutorial.GAME_PREDICTIONS
     for row, prediction, expected in zip(games, predictions, expected_predictions, strict=True):
         toes, record, fans = row
-        print(f"   {toes:>5} {record:>7} {fans:>5}  {prediction:>8.4f}  {expected:>5.2f}")
+        print(f"   {toes:>5} {record:>7} {fans:>5}  {prediction:>8.4f}  {expected:>8.2f}")
 
 
 def _relu_neuron() -> None:
     _heading(3, "A ReLU neuron: a = x · w, y = relu(a)")
-    x, w = list(_seeds.RELU_INPUTS), list(_seeds.RELU_WEIGHTS)
+    x, w = list(_tutorial.RELU_INPUTS), list(_tutorial.RELU_WEIGHTS)
     a = float(nr.weighted_sum(x, w))
     y = float(nr.relu(np.array([a]))[0])
-    expected = f"{_seeds.RELU_OUTPUT:g}"
+    expected = f"{_tutorial.RELU_OUTPUT:g}"
     print(f"   x = {x}, w = {w}")
-    print(f"   a = {a:g} (seed: {expected})   y = relu(a) = {y:g} (seed: {expected})")
+    print(f"   a = {a:g} (tutorial: {expected})   y = relu(a) = {y:g} (tutorial: {expected})")
 
 
 def _warn_if_slow(net: nr.TwoLayerNet, x: np.ndarray, y: np.ndarray, steps: int) -> None:
@@ -77,20 +79,22 @@ def _warn_if_slow(net: nr.TwoLayerNet, x: np.ndarray, y: np.ndarray, steps: int)
 
 def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> nr.TwoLayerNet:
     _heading(4, "Two-layer network: 128 samples, 1000 → 100 → 1, ReLU, lr 1e-6")
-    x, y = _seeds.net_data(seed)
-    sizes = (_seeds.NET_INPUTS, _seeds.NET_HIDDEN, _seeds.NET_OUTPUTS)
+    x, y = _tutorial.net_data(seed)
+    sizes = (_tutorial.NET_INPUTS, _tutorial.NET_HIDDEN, _tutorial.NET_OUTPUTS)
     net = nr.TwoLayerNet(*sizes, activation="relu", seed=seed + 1, backend=backend)
     _warn_if_slow(net, x, y, steps)
     started = time.perf_counter()
-    history = net.fit(x, y, steps=steps, lr=_seeds.NET_LR, progress=progress)
+    history = net.fit(x, y, steps=steps, lr=_tutorial.NET_LR, progress=progress)
     elapsed = time.perf_counter() - started
-    print(f"   {'step':>5}  {'neurust loss':>14}  {'seed loss':>11}")
+    print(f"   {'step':>5}  {'neurust loss':>14}  {'tutorial loss':>13}")
     for step in range(0, steps, 50):
-        seed_loss = _seeds.NET_LOSSES.get(step)
-        seed_text = f"{seed_loss:>11.2f}" if seed_loss is not None else " " * 11
-        print(f"   {step:>5}  {history[step]:>14.2f}  {seed_text}")
+        tutorial_loss = _tutorial.NET_LOSSES.get(step)
+        tutorial_text = f"{tutorial_loss:>13.2f}" if tutorial_loss is not None else " " * 13
+        print(f"   {step:>5}  {history[step]:>14.2f}  {tutorial_text}")
     final = float(net.loss(x, y))
-    print(f"   after {steps} steps: {final:.2f} (seed: 61.5; 40-160 is typical for a random draw)")
+    print(
+        f"   after {steps} steps: {final:.2f} (tutorial: 61.5; 40-160 is typical for a random draw)"
+    )
     print(
         f"   the loss fell {history[0] / final:,.0f}-fold in {elapsed:.2f} s "
         f"on the {net.backend.name} backend"
@@ -99,9 +103,9 @@ def _two_layer(backend: str, steps: int, seed: int, progress: bool) -> nr.TwoLay
 
 
 def _perceptron() -> None:
-    _heading(5, "Perceptron: step(x · w + b), trained with the perceptron rule")
-    inputs = [list(pair) for pair in _seeds.GATE_INPUTS]
-    for gate, targets in _seeds.GATES.items():
+    _heading(5, "Perceptron: heaviside(x · w + b), trained with the perceptron rule")
+    inputs = [list(pair) for pair in _tutorial.GATE_INPUTS]
+    for gate, targets in _tutorial.GATES.items():
         perceptron = nr.Perceptron(2).fit(inputs, targets, max_epochs=100)
         predictions = perceptron.predict(inputs).tolist()
         outcome = (
@@ -122,20 +126,20 @@ def demo(
     progress: bool = True,
     plots: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Walk through the seeds' examples, printing each result beside the seed's number.
+    """Walk through the tutorial's worked examples, printing each result beside its number.
 
     Parameters
     ----------
     backend : str
         Where the two-layer network trains.
     steps : int
-        Training steps for the two-layer network (the seed runs 500).
+        Training steps for the two-layer network (the tutorial runs 500).
     seed : int
-        Seeds the random data and weights.
+        The random seed of the data and the weights.
     progress : bool
         Show a progress bar (on standard error) while training.
     plots : str or path-like, optional
-        A folder to draw the seeds' pictures into, as PNG files (needs matplotlib).
+        A folder to draw the tutorial's pictures into, as PNG files (needs matplotlib).
 
     Raises
     ------
@@ -146,14 +150,14 @@ def demo(
         from neurust import _plots
 
         folder = _plots.prepare_folder(plots)
-    print(f"neurust {nr.__version__} demo: the seeds' examples, computed by neurust")
+    print(f"neurust {nr.__version__} demo: the tutorial's worked examples, computed by neurust")
     _one_neuron()
     _three_inputs()
     _relu_neuron()
     net = _two_layer(backend, steps, seed, progress)
     _perceptron()
     if plots is not None:
-        _heading(6, f"Pictures: the seeds' figures in {folder}")
+        _heading(6, f"Pictures: the tutorial's figures in {folder}")
         _plots.write_figures(folder, net)
 
 
@@ -198,7 +202,7 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
-        "--plots", metavar="DIR", help="also draw the seeds' pictures as PNGs in DIR"
+        "--plots", metavar="DIR", help="also draw the tutorial's pictures as PNGs in DIR"
     )
 
 
@@ -242,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo_parser = commands.add_parser(
-        "demo", help="walk through the seeds' examples (a few seconds)"
+        "demo", help="walk through the tutorial's worked examples (a few seconds)"
     )
     _add_demo_arguments(demo_parser)
     commands.add_parser(

@@ -5,7 +5,8 @@
 //! numpy's conversion rules and names the argument in its errors.
 //!
 //! Data is read through the raw pointer rather than rust-numpy's borrow
-//! tracker, which costs 100–200 ns per array (a large share of a 0.3 µs call).
+//! tracker, whose cost per array is a large share of a small call's
+//! (`neurust compare --workloads relu --sizes 4`; docs/performance.md).
 //! That is sound here because no Rust code keeps a reference past the call,
 //! inputs are only read, and an `out=` that overlaps an input is detected by
 //! address (`overlaps`) and handled by computing into a temporary first. As

@@ -1,24 +1,25 @@
 //! An external CBLAS GEMM for large products (OpenBLAS, when installed).
 //!
-//! OpenBLAS's hand-written x86 kernels beat faer's on square products on the
-//! CPUs measured here (1024³ float64 on one thread: 36 against 31 GFLOP/s on
-//! an AVX2 EPYC, 72 against 69 on an AVX-512 Xeon), and they are what numpy
-//! runs; at AVX2 and AVX-512 alike, faer wins float64 products with few
-//! output columns (`faer_max_cols_f64`). The kernels know nothing of where the library comes from: the
-//! bindings find it, resolve its symbols and hand the function pointers to
-//! `install`. Until then, or if none is found, `gemm` uses faer alone.
+//! OpenBLAS's hand-written x86 kernels beat faer's on large square products
+//! on the CPUs measured (`neurust compare --workloads linear --sizes 1k`;
+//! figures in docs/performance.md), and they are what numpy runs; at AVX2
+//! and AVX-512 alike, faer wins float64 products with few output columns
+//! (`faer_max_cols_f64`). The kernels know nothing of where the library
+//! comes from: the bindings find it, resolve its symbols and hand the
+//! function pointers to `install`. Until then, or if none is found, `gemm`
+//! uses faer alone.
 //!
 //! The library always runs on one thread; `gemm` splits large products into
 //! row or column panels over neurust's own pool. OpenBLAS's own threading
-//! can change the order of the inner sums with the thread count (1000×777 ·
-//! 777×513 differs in 35% of its elements between one and two OpenBLAS
-//! threads). A single-threaded call blocks the inner dimension the same way
+//! can change the order of the inner sums with the thread count, and so
+//! the bits. A single-threaded call blocks the inner dimension the same way
 //! whatever part of the output it computes, but its register tiles sum
 //! differently at their edges, so a panel must start where a tile of the
-//! whole product starts: float32 512×300 · 300×257 cut at row 64 changed
-//! 6,068 elements, cut at row 72 none (the Haswell kernel steps by 24 rows).
-//! The tile step depends on the CPU's kernel, so `panel_alignment` measures
-//! it once: the least width whose cuts reproduce the whole product's bits.
+//! whole product starts (the Haswell kernel steps by 24 rows). The tile
+//! step depends on the CPU's kernel, so `panel_alignment` measures it once:
+//! the least width whose cuts reproduce the whole product's bits. The
+//! bit-identity tests at every thread count check it; the cases found are
+//! in docs/performance.md.
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,32 +151,21 @@ const ALIGNMENT_CANDIDATES: [usize; 7] = [16, 24, 32, 48, 96, 192, 384];
 
 /// The least work in one panel of a split product. OpenBLAS sends products
 /// of at most 100³ multiply-adds to "small matrix" kernels on some CPUs
-/// (SkylakeX among them), which sum in another order than its main ones: a
-/// 7-row last panel of 512×300·300×257 changed its bits there.
+/// (SkylakeX among them), which sum in another order than its main ones, so
+/// a thin last panel would change the bits (the thread-count tests).
 pub const PANEL_MIN_WORK: usize = 1 << 20;
 
 /// Output columns up to which float64 products stay on faer at AVX-512
-/// (where OpenBLAS runs its SkylakeX kernels). On an Intel Xeon, one
-/// thread, GFLOP/s of OpenBLAS against faer: the seeds' 128×1000·1000×100
-/// 49.6 against 64.8, its backward 1000×128·128×100 (a transposed operand)
-/// 27.3 against 43.6, 4096×4096·4096×64 41 against 70, ·4096×256 58 against
-/// 72; 384³ 64 and 65, 1024³ 72 and 69, 64×4096·4096×4096 53 and 41. On an
-/// AMD EPYC with AVX-512 faer won at every width measured (one thread, median
-/// of 7: 512³ 96 against 123, 128×1000·1000×512 90 against 116, 1024³ 102
-/// against 115; two threads: 512³ 196 against 251, 1024³ 156 against 231),
-/// and the `--quick` comparison's 512³ row ran at 0.74–0.96× numpy on
-/// OpenBLAS. 512 columns cost the Xeon at most the tie seen at 384; beyond,
-/// OpenBLAS keeps the products that it won there. In float32 the two tie.
+/// (where OpenBLAS runs its SkylakeX kernels): faer won the narrow products
+/// on an Intel Xeon and every width on an AMD EPYC; 512 costs the Xeon at
+/// most a tie, and beyond it OpenBLAS keeps the products it won there. In
+/// float32 the two tie. Measured by `benches/test_training.py` with and
+/// without `NEURUST_GEMM=faer` (figures in docs/performance.md).
 const FAER_MAX_COLS_AVX512: usize = 512;
 
-/// The same at AVX2+FMA, against OpenBLAS's Haswell kernels (the AMD EPYC
-/// held at AVX2 by `NEURUST_SIMD=avx2` and `OPENBLAS_CORETYPE=Haswell`,
-/// faer on its AVX2 kernels; one thread, float64, GFLOP/s of OpenBLAS
-/// against faer, two runs): the seeds' 128×1000·1000×100 58.1–60.1 against
-/// 64.0–65.9, its backward 53.6–54.9 against 58.0–60.6, 128×1000·1000×512
-/// 59.2 against 64.5–67.0, 512³ 63.0 against 66.4–68.6, 1024³ 63.5 against
-/// 62.9. On a Zen 3 the seeds' fit (100 steps, 2 threads) took 743 µs a
-/// step on faer and 868–882 on OpenBLAS.
+/// The same at AVX2+FMA, against OpenBLAS's Haswell kernels: faer wins up
+/// to 512 columns and ties at 1024. Measured as above with `NEURUST_SIMD=avx2
+/// OPENBLAS_CORETYPE=Haswell` (figures in docs/performance.md).
 const FAER_MAX_COLS_AVX2: usize = 512;
 
 /// The most output columns of a float64 product that faer takes although
@@ -265,7 +255,8 @@ const CALIBRATION_SHAPES: [(usize, usize); 3] = [(257, 300), (67, 1000), (33, 99
 /// On OpenBLAS 0.3.34's Haswell kernels this finds 24 for rows and none
 /// for columns: its float32 kernel treats the last 8 columns of every call
 /// differently, wherever the call ends. On its SkylakeX kernels it finds
-/// 24 for rows and 384 for columns (calibrating takes about 170 ms there).
+/// 24 for rows and 384 for columns (the time it takes, once per process, is
+/// in docs/performance.md).
 pub fn calibrate(lib: &Cblas) -> PanelAlignment {
     let least = |by_columns: bool| {
         ALIGNMENT_CANDIDATES

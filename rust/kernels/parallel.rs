@@ -12,19 +12,15 @@ use std::time::{Duration, Instant};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// Memory-bound work (relu, step, their gradients, dot products) below this
-/// many elements runs on the calling thread. With pool threads that poll
-/// for the next job (`POLL_FOR`), a split costs a few microseconds: `relu`
-/// of float64 on one thread and on two, medians in µs, 64k 13.9 and 8.9,
-/// 128k 52.0 and 16.8, 256k 142 and 67, 512k 322 and 171 (torch 9.1, 12.2,
-/// 76, 203 on two). Below 64k the work is a few microseconds either way.
+/// many elements runs on the calling thread: below it the work takes about
+/// as long as a split costs. Measured by `neurust compare --workloads relu
+/// --threads 1,2` (figures in docs/performance.md).
 pub const ELEMENTWISE_PARALLEL_MIN: usize = 1 << 16;
 
-/// Compute-bound elementwise work (the sigmoid's exponential, about 2.7 ns
-/// an element in float64, 0.3 ns in float32) is split from this size: 64k
-/// float64 sigmoids took 164–169 µs on one thread and 101–102 µs on two,
-/// in two runs on a noisy VM; 64k float32 ones 22.6 µs on one thread and
-/// 12.4 µs on two (medians of 15, with threads still polling from the
-/// previous call; torch 27.3 and 18.8).
+/// Compute-bound elementwise work (the sigmoid's exponential) is split from
+/// this size, where even float32 gains from a second thread. Measured by
+/// `neurust compare --workloads sigmoid --dtype float64,float32 --threads
+/// 1,2` (figures in docs/performance.md).
 pub const EXPENSIVE_PARALLEL_MIN: usize = 1 << 16;
 
 /// The fixed chunk length for parallel elementwise work and for the ordered
@@ -214,8 +210,8 @@ pub fn install<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 
 /// Runs `work` on every part: the first on the calling thread, the others
 /// as tasks on neurust's pool; returns once all are done. Handing the whole
-/// job to the pool (`install`) and sleeping until it is done cost about
-/// 100 µs a call on the 2-core VM the cut-offs were measured on.
+/// job to the pool (`install`) and sleeping until it is done costs more
+/// than the small jobs themselves (see `POLL_FOR` in docs/performance.md).
 pub fn for_each_part<P: Send>(parts: impl IntoIterator<Item = P>, work: impl Fn(P) + Sync) {
     let mut parts = parts.into_iter().peekable();
     let Some(first) = parts.next() else {
@@ -241,8 +237,10 @@ pub fn for_each_part<P: Send>(parts: impl IntoIterator<Item = P>, work: impl Fn(
 /// thread on the free core takes the parts the other cannot, and the call
 /// never waits for a pool thread that has not started: a late helper finds
 /// the job closed and leaves. (With a scope, a worker pinned to a busy core
-/// made each hand-off wait for its time slice: the seeds' fit took 6× as
-/// long beside a busy loop on that core.)
+/// made each hand-off wait for its time slice, and the tutorial's fit ran
+/// several times slower beside a busy loop on that core: `neurust compare
+/// --workloads fit --threads 2` beside a pinned busy loop; figures in
+/// docs/performance.md.)
 pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
     let helpers = num_threads().min(count).saturating_sub(1);
     if helpers == 0 {
@@ -263,7 +261,7 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
         work: WorkPtr(work),
     });
     // Pool threads still polling after their last job join this one at
-    // once; the rest are woken, which takes 30-60 µs on the 2-core VM.
+    // once; the rest are woken, which is slow (see `POLL_FOR`).
     let state = state();
     let polling = state.polling.load(Ordering::Acquire).min(helpers);
     if polling > 0 {
@@ -294,10 +292,10 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
 }
 
 /// How long a pool thread that has helped with a [`for_each_index`] job
-/// keeps polling for the next one before it goes back to sleep. Waking a
-/// sleeping thread took 30-60 µs on the 2-core VM, longer than 64k float32
-/// sigmoids take on one thread (20 µs); torch's OpenMP threads spin
-/// between calls likewise.
+/// keeps polling for the next one before it goes back to sleep: waking a
+/// sleeping thread takes longer than 64k float32 sigmoids on one thread.
+/// torch's OpenMP threads spin between calls likewise. Measured by `neurust
+/// compare --workloads sigmoid --sizes 64k --dtype float32 --threads 1,2`.
 pub const POLL_FOR: Duration = Duration::from_micros(100);
 
 /// Runs `shared`'s parts until none is left, unless the job is closed.

@@ -168,8 +168,8 @@ pub fn is_forced() -> bool {
 ///
 /// Mark the closure `#[inline(always)]`: only code inlined into the copy is
 /// compiled for its features, and without the mark the optimiser may keep
-/// the closure out of line (the sigmoid then ran 30 times slower, each
-/// `mul_add` a library call).
+/// the closure out of line, each `mul_add` then a library call (see
+/// `benches/test_activations.py`; figures in docs/performance.md).
 #[inline]
 pub fn dispatch<R>(max: Level, kernel: impl FnOnce(Level) -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -1,4 +1,4 @@
-"""``neurust demo``: the seeds' examples in order, each beside the seed's number."""
+"""``neurust demo``: the tutorial's worked examples in order, each beside its number."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from support.children import run
 
 @pytest.fixture(scope="module")
 def demo_output() -> str:
-    """The demo's output (run once: it trains the seed's network)."""
+    """The demo's output (run once: it trains the tutorial's network)."""
     result = run(
         [sys.executable, "-m", "neurust", "demo", "--no-progress"],
         timeout=120,
@@ -23,7 +23,7 @@ def demo_output() -> str:
     return result.stdout
 
 
-def test_demo_shows_the_sections_in_the_seeds_order(demo_output: str) -> None:
+def test_demo_shows_the_sections_in_the_tutorials_order(demo_output: str) -> None:
     titles = [
         "1. One neuron",
         "2. Three inputs",
@@ -35,21 +35,21 @@ def test_demo_shows_the_sections_in_the_seeds_order(demo_output: str) -> None:
     assert positions == sorted(positions)
 
 
-def test_demo_one_neuron_matches_the_seed(demo_output: str) -> None:
+def test_demo_one_neuron_matches_the_tutorial(demo_output: str) -> None:
     for toes, prediction in [("8.5", "0.8500"), ("9.0", "0.9000"), ("9.5", "0.9500")]:
         assert re.search(rf"{re.escape(toes)}\s+{prediction}\s+0\.\d\d", demo_output)
     assert re.search(r"10\.0\s+1\.0000\s+1\.00", demo_output)
 
 
-def test_demo_three_input_sums_match_the_seed(demo_output: str) -> None:
-    for prediction, seed in [("0.9800", "0.98"), ("1.1100", "1.11"), ("1.1500", "1.15")]:
-        assert re.search(rf"{prediction}\s+{seed}", demo_output)
+def test_demo_three_input_sums_match_the_tutorial(demo_output: str) -> None:
+    for prediction, expected in [("0.9800", "0.98"), ("1.1100", "1.11"), ("1.1500", "1.15")]:
+        assert re.search(rf"{prediction}\s+{expected}", demo_output)
     assert re.search(r"1\.0800\s+1\.08", demo_output)
 
 
 def test_demo_relu_neuron_gives_nineteen(demo_output: str) -> None:
-    assert "a = 19 (seed: 19)" in demo_output
-    assert "relu(a) = 19 (seed: 19)" in demo_output
+    assert "a = 19 (tutorial: 19)" in demo_output
+    assert "relu(a) = 19 (tutorial: 19)" in demo_output
 
 
 def test_demo_training_prints_the_loss_every_50_steps_and_falls_ten_thousand_fold(

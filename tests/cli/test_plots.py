@@ -62,7 +62,7 @@ def test_plots_writes_every_figure_as_a_png_of_figsize_times_dpi(
         assert png_size(folder / name) == expected, name
 
 
-def test_plots_figures_are_the_seeds_pictures(plots_run: tuple[Path, str, int]) -> None:
+def test_plots_figures_are_the_tutorials_pictures(plots_run: tuple[Path, str, int]) -> None:
     folder, _, _ = plots_run
     assert sorted(path.name for path in folder.iterdir()) == sorted(
         [

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from neurust import _seeds
+from neurust import _tutorial
 
 # --------------------------------------------------------------------------------------
 # A small DOT reader: enough of the grammar for what neurust writes (no pydot needed)
@@ -127,38 +127,38 @@ def parse_dot(text: str) -> Dot:
 
 
 @pytest.fixture(scope="module")
-def seed_net_dot() -> Dot:
+def tutorial_net_dot() -> Dot:
     net = nr.TwoLayerNet(
-        _seeds.NET_INPUTS, _seeds.NET_HIDDEN, _seeds.NET_OUTPUTS, activation="relu", seed=0
+        _tutorial.NET_INPUTS, _tutorial.NET_HIDDEN, _tutorial.NET_OUTPUTS, activation="relu", seed=0
     )
     return parse_dot(net.to_dot())
 
 
-def test_network_dot_collapses_wide_layers_as_people_draw_them(seed_net_dot: Dot) -> None:
-    labels = {node: attrs.get("label") for node, attrs in seed_net_dot.nodes.items()}
+def test_network_dot_collapses_wide_layers_as_people_draw_them(tutorial_net_dot: Dot) -> None:
+    labels = {node: attrs.get("label") for node, attrs in tutorial_net_dot.nodes.items()}
     assert labels["x_more"] == "… 1000 inputs …"
     assert labels["h_more"] == "… 100 hidden …"
     units = {node for node in labels if re.fullmatch(r"[xhy]\d+", node)}
     assert units == {"x1", "x2", "x3", "x4", "x1000", "h1", "h2", "h3", "h4", "h100", "y1"}
 
 
-def test_network_dot_names_each_layer_its_size_and_the_activation(seed_net_dot: Dot) -> None:
-    titles = {node: seed_net_dot.nodes[f"{node}_title"]["label"] for node in "xhy"}
+def test_network_dot_names_each_layer_its_size_and_the_activation(tutorial_net_dot: Dot) -> None:
+    titles = {node: tutorial_net_dot.nodes[f"{node}_title"]["label"] for node in "xhy"}
     assert titles == {"x": "input\n1000", "h": "hidden\n100, relu", "y": "output\n1"}
-    assert seed_net_dot.graph["label"] == "1000 → 100 → 1, relu, no biases"
-    assert seed_net_dot.graph["rankdir"] == "LR"
+    assert tutorial_net_dot.graph["label"] == "1000 → 100 → 1, relu, no biases"
+    assert tutorial_net_dot.graph["rankdir"] == "LR"
 
 
-def test_network_dot_connects_every_drawn_unit_to_the_next_layer(seed_net_dot: Dot) -> None:
+def test_network_dot_connects_every_drawn_unit_to_the_next_layer(tutorial_net_dot: Dot) -> None:
     inputs = ["x1", "x2", "x3", "x4", "x1000"]
     hidden = ["h1", "h2", "h3", "h4", "h100"]
     expected = {(x, h) for x in inputs for h in hidden} | {(h, "y1") for h in hidden}
-    assert seed_net_dot.pairs() == expected
-    assert len(seed_net_dot.visible_edges()) == len(expected)
+    assert tutorial_net_dot.pairs() == expected
+    assert len(tutorial_net_dot.visible_edges()) == len(expected)
 
 
-def test_network_dot_keeps_each_column_in_order_with_invisible_edges(seed_net_dot: Dot) -> None:
-    invisible = [(t, h) for t, h, attrs in seed_net_dot.edges if attrs.get("style") == "invis"]
+def test_network_dot_keeps_each_column_in_order_with_invisible_edges(tutorial_net_dot: Dot) -> None:
+    invisible = [(t, h) for t, h, attrs in tutorial_net_dot.edges if attrs.get("style") == "invis"]
     column = ["x_title", "x1", "x2", "x3", "x4", "x_more", "x1000"]
     assert list(itertools.pairwise(column)) == invisible[: len(column) - 1]
 
@@ -216,20 +216,24 @@ def test_neuron_dot_draws_inputs_sum_activation_output_in_order() -> None:
     assert dot.nodes["act"]["label"] == "relu"
 
 
-def test_neuron_dot_shows_the_seeds_relu_neuron_values() -> None:
-    dot = parse_dot(nr.neuron_dot(_seeds.RELU_WEIGHTS, _seeds.RELU_INPUTS, names=["a", "b", "c"]))
+def test_neuron_dot_shows_the_tutorials_relu_neuron_values() -> None:
+    dot = parse_dot(
+        nr.neuron_dot(_tutorial.RELU_WEIGHTS, _tutorial.RELU_INPUTS, names=["a", "b", "c"])
+    )
     assert [dot.nodes[f"x{i}"]["label"] for i in (1, 2, 3)] == ["a\n2", "b\n3", "c\n4"]
     assert dot.nodes["sum"]["label"] == "Σ\na = 19"
-    assert dot.nodes["out"]["label"] == f"y = {_seeds.RELU_OUTPUT:g}"
+    assert dot.nodes["out"]["label"] == f"y = {_tutorial.RELU_OUTPUT:g}"
 
 
 def test_neuron_dot_without_activation_is_the_toes_model() -> None:
-    text = nr.neuron_dot([_seeds.ONE_NEURON_WEIGHT], names=["toes"], activation=None, output="win")
+    text = nr.neuron_dot(
+        [_tutorial.ONE_NEURON_WEIGHT], names=["toes"], activation=None, output="win"
+    )
     dot = parse_dot(text)
     assert dot.pairs() == {("x1", "sum"), ("sum", "out")}
     assert "act" not in dot.nodes
     assert (dot.nodes["x1"]["label"], dot.nodes["out"]["label"]) == ("toes", "win")
-    assert float(dot.edges[0][2]["label"]) == _seeds.ONE_NEURON_WEIGHT
+    assert float(dot.edges[0][2]["label"]) == _tutorial.ONE_NEURON_WEIGHT
 
 
 @pytest.mark.parametrize(
@@ -286,7 +290,7 @@ def _examples() -> list[str]:
     return [
         nr.TwoLayerNet(1000, 100, 1, seed=0).to_dot(),
         nr.TwoLayerNet(3, 4, 2, bias=True, seed=0).to_dot(),
-        nr.neuron_dot(_seeds.RELU_WEIGHTS, _seeds.RELU_INPUTS, bias=0.5),
+        nr.neuron_dot(_tutorial.RELU_WEIGHTS, _tutorial.RELU_INPUTS, bias=0.5),
         nr.neuron_dot([0.1], names=["toes"], activation=None, output="win"),
     ]
 

@@ -1,7 +1,7 @@
-"""A diverged fit leaves a net that trains again, on every backend and dtype, at the seeds' size.
+"""After a diverged fit the net trains again, on every backend and dtype, at the tutorial's size.
 
 The last parameters whose loss was finite can already be astronomically
-large (a loss of 1e235 at ``lr=3e9``, 1e296 at ``lr=1e-3`` on the seeds'
+large (a loss of 1e235 at ``lr=3e9``, 1e296 at ``lr=1e-3`` on the tutorial's
 net), and nothing trains from there. So after ``FloatingPointError`` the net
 holds whichever has the lower loss over the data: the parameters from
 before the call or the last finite ones, and the message says which.
@@ -19,8 +19,8 @@ import neurust as nr
 from neurust.backends._mlp import non_finite_error
 from neurust.backends._partial import attach
 
-SEEDS_SIZE = (128, 1000, 100, 1)
-SMALL_SIZE = (32, 100, 20, 1)  # the python backend: the seeds' size takes minutes there
+TUTORIAL_SIZE = (128, 1000, 100, 1)
+SMALL_SIZE = (32, 100, 20, 1)  # the python backend: the tutorial net's size takes minutes there
 KEPT_BEFORE = re.compile(
     r"^the loss became (inf|nan) at step (\d+) \(lr=[^)]+\); the parameters are kept as they "
     r"were before this fit( \(loss [^)]+\), not as at step \d+, the last whose loss was finite "
@@ -41,7 +41,7 @@ def test_a_diverged_fit_keeps_the_starting_parameters_and_trains_again(
 ) -> None:
     if dtype.name not in backend.dtypes:
         pytest.skip(f"{backend.name} computes only {backend.dtypes}")
-    rows, inputs, hidden, outputs = SMALL_SIZE if backend.interpreted else SEEDS_SIZE
+    rows, inputs, hidden, outputs = SMALL_SIZE if backend.interpreted else TUTORIAL_SIZE
     X, Y = data(rows, inputs, outputs)
     net = nr.TwoLayerNet(inputs, hidden, outputs, seed=0, backend=backend, dtype=dtype.name)
     start, start_loss = net.parameters(), net.loss(X, Y)

@@ -97,7 +97,7 @@ def test_linear_is_thread_count_independent(restore_threads: None, dtype: np.dty
     ("rows", "inner", "cols"),
     [
         (1000, 777, 513),  # OpenBLAS's own threading changes these bits
-        (130, 1000, 100),  # the seed network's layer: few rows to cut
+        (130, 1000, 100),  # the tutorial network's layer: few rows to cut
         (37, 600, 2000),  # wide: the cut falls along columns where it can
     ],
 )

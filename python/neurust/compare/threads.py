@@ -89,8 +89,8 @@ def _limit_other_pools(threads: int) -> contextlib.AbstractContextManager[object
 
     Raising that one starts an OpenBLAS worker that spins on the second core
     for up to a second, while neurust sets the count back to one at its next
-    call: neurust's `linear` 512 on 2 threads took 4.07 ms right after
-    ``threadpool_limits(2)`` and 2.40 ms once the worker had stopped.
+    call, and slows the next neurust call on 2 threads (``linear`` 512;
+    docs/performance.md has the figures).
     """
     from threadpoolctl import ThreadpoolController
 
@@ -108,8 +108,8 @@ def _limit_other_pools(threads: int) -> contextlib.AbstractContextManager[object
 
 
 # How long a pool may take to go idle before a sample starts anyway. OpenBLAS's
-# workers spin for 2**28 cycles (about 0.1 s) after each call by default, and on
-# this 2-core machine they kept about 40 ms of CPU time after one numpy product.
+# workers spin for 2**28 cycles (about 0.1 s) after each call by default
+# (docs/performance.md has what they cost on a 2-core machine).
 IDLE_TIMEOUT_S = 1.0
 # The other threads count as idle after this many windows in a row in which they
 # ran for less than a tenth of the window: one window alone could fall in a

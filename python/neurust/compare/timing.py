@@ -122,8 +122,8 @@ class Timer:
     def _time_batch(self, calls: int) -> int:
         """Nanoseconds that ``calls`` back-to-back calls take, synchronised."""
         call, sync, clock = self.call, self.sync, self.clock
-        # Two loops rather than a branch inside one: at 0.2 µs a call, the
-        # loop's own cost is part of what is measured and must stay minimal.
+        # Two loops rather than a branch inside one: for the cheapest calls
+        # the loop's own cost is part of what is measured and must stay minimal.
         if sync is None:
             start = clock()
             for _ in itertools.repeat(None, calls):

@@ -21,11 +21,10 @@ impl Panels {
         let work = m * n * k;
         let threads = parallel::num_threads();
         // One panel per thread. More, taken by whichever thread is free,
-        // helped only when a pool thread was pinned beside a busy loop
-        // (float64 2048³ on 2 threads: 2.16× its time alone with two panels,
-        // 1.78× with four); alone and with an unpinned busy loop, four cost
-        // 10% and 20% more, as each panel packs the shared operand again
-        // (row panels of 512, 256 and 128 cost one thread 2%, 5% and 9%).
+        // helped only when a pool thread was pinned beside a busy loop, and
+        // cost more otherwise, as each panel packs the shared operand again
+        // (`neurust compare --workloads linear --sizes 2k --threads 2`, alone
+        // and beside a busy loop; figures in docs/performance.md).
         let wanted = if work >= PARALLEL_GEMM && threads > 1 {
             threads.min(work / PANEL_MIN_WORK).min(MAX_PANELS)
         } else {

@@ -32,9 +32,10 @@ fn as_faer<T>(view: View<'_, T>) -> MatRef<'_, T> {
 /// the product is cut into panels that neurust's threads take in turn, as
 /// OpenBLAS's are (`cblas::matmul`), through `FAER` below; faer's own rayon
 /// split remains for operands without a unit stride. Under load from other
-/// processes that split ran the seeds' fit (1024 rows) at half its one-thread
-/// speed on two threads, 15.1 against 7.2 ms a step, its threads waiting for
-/// each other busily; the panels stay near the one-thread speed.
+/// processes that split ran the tutorial's fit (1024 rows) slower on two
+/// threads than on one, its threads waiting for each other busily; the
+/// panels stay near the one-thread speed (the "1 process (fused), 2
+/// threads" row of `benches/distributed.py`; figures in docs/performance.md).
 pub(super) fn matmul<T: Element>(
     out: &mut [T],
     a: View<'_, T>,

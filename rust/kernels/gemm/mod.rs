@@ -34,26 +34,23 @@ pub const SMALL_GEMM: usize = 4096;
 
 /// Products with at least `TILE_MIN` and fewer than `TILE_MAX` multiply-adds
 /// use the register-blocked kernels where their layout and the CPU allow:
-/// float64 on one thread, in a release build without link-time
-/// optimisation, they took 42 ns at 8³ (the plain loop 517, faer 75), 6.0 µs
-/// at 64³ (faer 6.9) and 14.0 µs at 128×64×64 (faer 13.5). With the AVX2
-/// intrinsics, the 4×3→8→1 network's step (products of 12 to 96
-/// multiply-adds) took 136–156 ns on the kernels against 180–215 on the
-/// plain loops at AVX2, and 161–178 against 192–210 at AVX-512 (an AMD
-/// EPYC, median of 9 fits of 10,000 steps), so only the tiniest products
-/// keep to the loops.
+/// they beat the plain loops even on the 4×3→8→1 network's products of 12
+/// to 96 multiply-adds, and faer up to `TILE_MAX`, where its packing starts
+/// to pay. Measured by
+/// `benches/test_small_products.py` and `neurust compare --workloads
+/// train_step --sizes 4x3x8x1` (figures in docs/performance.md).
 pub const TILE_MIN: usize = 16;
 pub const TILE_MAX: usize = 1 << 19;
 
-/// Products with fewer multiply-adds than this run on one thread: 64³
-/// float64 took 13.5 µs on one thread and 41 µs on two (thread start-up and
-/// synchronisation outweigh the arithmetic below about 128³).
+/// Products with fewer multiply-adds than this run on one thread: below
+/// about 128³ thread start-up and synchronisation outweigh the arithmetic.
+/// Measured by `neurust compare --workloads linear --threads 1,2`.
 pub const PARALLEL_GEMM: usize = 1 << 21;
 
 /// Products with fewer multiply-adds than this stay on faer even when
 /// OpenBLAS is loaded: below about 100³ faer's set-up is as cheap and its
-/// kernels as fast (128³ float64 on one thread: faer 32.7, OpenBLAS 32.2
-/// GFLOP/s; 1024³: 31.4 against 37.5).
+/// kernels as fast. Measured by `neurust compare --workloads linear` with
+/// and without `NEURUST_GEMM=faer` (figures in docs/performance.md).
 pub const BLAS_MIN: usize = 1 << 20;
 
 /// `out = alpha * a @ b`, or `out += alpha * a @ b` when `accumulate`, with

@@ -8,9 +8,10 @@ use crate::kernels::Element;
 /// `matmul` in plain loops, compiled for AVX where the CPU has it (the
 /// order of operations is the same either way).
 ///
-/// Like `tile`, it does not go through `simd::dispatch`: through the
-/// closure, a step of the 4×3→8→1 network took about 250 ns instead of 200
-/// (five of these products a step), so it keeps a trampoline of its own.
+/// Like `tile`, it does not go through `simd::dispatch`, whose closure
+/// slowed a tiny network's step (five of these products), so it keeps a
+/// trampoline of its own (`neurust compare --workloads train_step --sizes
+/// 4x3x8x1`; figures in docs/performance.md).
 pub(super) fn matmul<T: Element>(
     out: &mut [T],
     a: &View<'_, T>,

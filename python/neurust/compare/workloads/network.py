@@ -71,7 +71,7 @@ LINEAR = Workload(
 #
 # Both run the backends' own network (``mlp_*`` of the Backend protocol) on
 # native arrays: a bias-free 2-layer ReLU net trained on the summed squared
-# error, as in the seed. Each call continues from the parameters the previous
+# error, as in the tutorial. Each call continues from the parameters the previous
 # call left (the Rust loop updates its arrays in place; the others return new
 # ones), so every call does the same work; the first call starts from the same
 # weights on every backend, and its result is what is checked against numpy.
@@ -107,7 +107,7 @@ def _net_bytes(size: Size, itemsize: int) -> float:
     return float(size.steps * itemsize * elements)
 
 
-# Learning rates for the sizes the sweep names: the seed's own 1e-6 (at the edge
+# Learning rates for the sizes the sweep names: the tutorial's own 1e-6 (at the edge
 # of stability: 3e-6 diverges), and for the others about a third of the
 # largest rate that stayed finite over three random draws in numpy.
 _LEARNING_RATES: dict[tuple[int, ...], float] = {
@@ -121,7 +121,7 @@ _LEARNING_RATES: dict[tuple[int, ...], float] = {
 def learning_rate(size: Size) -> float:
     """The learning rate ``fit`` and ``train_step`` use for a network of ``size``.
 
-    The seed's 128×1000→100→1 net trains at its own 1e-6 on the summed squared
+    The tutorial's 128×1000→100→1 net trains at its own 1e-6 on the summed squared
     error. Other sizes not in the table scale that rate inversely with batch ×
     inputs × hidden (the gradient grows about so), with a tenfold margin,
     capped at 1e-3.
@@ -142,7 +142,7 @@ def _net_memory(size: Size, itemsize: int) -> float:
 
 def _net_inputs(size: Size, dtype: np.dtype, rng: np.random.Generator) -> Inputs:
     batch, inputs, hidden, outputs = size.dims
-    # Standard-normal data, targets and weights, no biases: the seed's set-up.
+    # Standard-normal data, targets and weights, no biases: the tutorial's set-up.
     return {
         "x": rng.standard_normal((batch, inputs)).astype(dtype),
         "y": rng.standard_normal((batch, outputs)).astype(dtype),
@@ -201,7 +201,7 @@ _NET_SIZES = ("4x3x8x1", "64x16x32x1", "128x1000x100x1", "1kx1kx1kx10")
 TRAIN_STEP = Workload(
     name="train_step",
     summary="one gradient-descent step of a 2-layer ReLU net: forward, backward, update",
-    size_help="BATCHxINxHIDDENxOUT, e.g. 128x1000x100x1 (the seed's net)",
+    size_help="BATCHxINxHIDDENxOUT, e.g. 128x1000x100x1 (the tutorial's net)",
     x_label="FLOP per call",
     sizes=_NET_SIZES,
     quick_sizes=("4x3x8x1", "128x1000x100x1"),

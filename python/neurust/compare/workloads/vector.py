@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from neurust._seeds import GAME_WEIGHTS, games
+from neurust._tutorial import GAME_WEIGHTS, games
 from neurust.backends import Backend, CopyInto, ReluInto, capability, missing_capability
 from neurust.compare.workloads.base import (
     Case,
@@ -47,8 +47,8 @@ def _weighted_sum_prepare(backend: Backend, inputs: Inputs, size: Size) -> Case:
 
 WEIGHTED_SUM = Workload(
     name="weighted_sum",
-    summary="a layer of neurons: matrix · weight vector (the seeds' toes data first)",
-    size_help="ROWSxCOLS, e.g. 4x3 or 1kx1k, or 'toes' (the seeds' 4x3 data)",
+    summary="a layer of neurons: matrix · weight vector (the tutorial's toes data first)",
+    size_help="ROWSxCOLS, e.g. 4x3 or 1kx1k, or 'toes' (the tutorial's 4x3 data)",
     x_label="matrix elements",
     sizes=("toes", "64x64", "512x512", "1kx1k", "4kx4k"),
     quick_sizes=("toes", "64x64", "1kx1k"),

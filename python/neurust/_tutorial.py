@@ -1,6 +1,10 @@
-"""The seeds' worked examples, written once: the demo, the comparison and the tests read them here.
+"""The tutorial's worked examples, written once: the demo, the comparison and the tests read them.
 
-Each number is one the seed documents compute by hand (see DESIGN.md, "Reference numbers").
+"The tutorial" is the few introductory texts neurust's domain comes from: one neuron, a
+weighted sum of several inputs, ReLU, the perceptron, the sigmoid neuron and a two-layer
+network trained by gradient descent. Each number here but the logic gates (neurust's own
+perceptron examples) is one they compute by hand. (Not to be confused with ``seed=``, the
+random seed every constructor takes.)
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ GAMES = {
 }
 GAME_WEIGHTS = (0.1, 0.2, 0.0)
 GAME_PREDICTIONS = (0.98, 1.11, 1.15, 1.08)
-"""The seed rounds its first prediction: 0.98 holds to 1e-5, the others to 1e-2."""
+"""The tutorial rounds its first prediction: 0.98 holds to 1e-5, the others to 1e-2."""
 
 # A ReLU neuron: a = x · w, y = relu(a).
 RELU_INPUTS = (2.0, 3.0, 4.0)
@@ -32,7 +36,7 @@ NET_BATCH, NET_INPUTS, NET_HIDDEN, NET_OUTPUTS = 128, 1000, 100, 1
 NET_STEPS = 500
 NET_LR = 1e-6
 NET_LOSSES = {0: 9105954.33, 50: 11819.75, 100: 732.03, 200: 65.96, 300: 61.52, 400: 61.51}
-"""The losses the seed printed for its own random draw; a different draw gives other values."""
+"""The losses the tutorial printed for its own random draw; a different draw gives other values."""
 
 # Logic gates for the perceptron: inputs (0,0), (0,1), (1,0), (1,1).
 GATE_INPUTS = ((0, 0), (0, 1), (1, 0), (1, 1))

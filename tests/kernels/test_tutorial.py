@@ -1,4 +1,4 @@
-"""The worked numbers of the seed documents, through ``nr.*`` and through every backend."""
+"""The worked numbers of the tutorial, through ``nr.*`` and through every backend."""
 
 from __future__ import annotations
 
@@ -6,31 +6,31 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from neurust import _seeds
+from neurust import _tutorial
 from support.reference import assert_close
 
-# The seeds' inputs come from neurust._seeds; the numbers they must give are stated here.
-ONE_NEURON_TOES = _seeds.ONE_NEURON_TOES
-ONE_NEURON_WEIGHT = _seeds.ONE_NEURON_WEIGHT
+# The tutorial's inputs come from neurust._tutorial; the numbers they must give are stated here.
+ONE_NEURON_TOES = _tutorial.ONE_NEURON_TOES
+ONE_NEURON_WEIGHT = _tutorial.ONE_NEURON_WEIGHT
 ONE_NEURON_PREDICTIONS = [0.85, 0.90, 0.95, 1.00]
 
-THREE_INPUT_WEIGHTS = _seeds.GAME_WEIGHTS
+THREE_INPUT_WEIGHTS = _tutorial.GAME_WEIGHTS
 THREE_INPUT_PREDICTIONS = [0.98, 1.11, 1.15, 1.08]
 
-RELU_INPUTS, RELU_WEIGHTS = _seeds.RELU_INPUTS, _seeds.RELU_WEIGHTS
+RELU_INPUTS, RELU_WEIGHTS = _tutorial.RELU_INPUTS, _tutorial.RELU_WEIGHTS
 # The last weight negated makes the weighted sum -21, which relu must clip to 0.
 RELU_WEIGHTS_NEGATIVE = (*RELU_WEIGHTS[:-1], -RELU_WEIGHTS[-1])
 
 
 def games(dtype: np.dtype) -> np.ndarray:
     """One row per game, one column per input (toes, record, fans)."""
-    return _seeds.games(dtype)
+    return _tutorial.games(dtype)
 
 
-def test_seeds_module_states_the_same_expected_numbers() -> None:
-    assert list(_seeds.ONE_NEURON_PREDICTIONS) == ONE_NEURON_PREDICTIONS
-    assert list(_seeds.GAME_PREDICTIONS) == THREE_INPUT_PREDICTIONS
-    assert _seeds.RELU_OUTPUT == 19.0
+def test_tutorial_module_states_the_same_expected_numbers() -> None:
+    assert list(_tutorial.ONE_NEURON_PREDICTIONS) == ONE_NEURON_PREDICTIONS
+    assert list(_tutorial.GAME_PREDICTIONS) == THREE_INPUT_PREDICTIONS
+    assert _tutorial.RELU_OUTPUT == 19.0
 
 
 def test_one_neuron_prediction_is_input_times_weight(dtype: np.dtype) -> None:
@@ -45,7 +45,7 @@ def test_one_neuron_predicts_every_game_at_once(dtype: np.dtype) -> None:
     assert_close(predictions, np.array(ONE_NEURON_PREDICTIONS, dtype))
 
 
-def test_three_input_neuron_predicts_the_seed_numbers(dtype: np.dtype) -> None:
+def test_three_input_neuron_predicts_the_tutorial_numbers(dtype: np.dtype) -> None:
     predictions = nr.weighted_sum(games(dtype), np.array(THREE_INPUT_WEIGHTS, dtype))
     assert_close(predictions, np.array(THREE_INPUT_PREDICTIONS, dtype))
 

@@ -1,17 +1,14 @@
 //! The register-blocked products for CPUs with AVX2 and FMA, written in `std::arch` intrinsics over the 16 ymm registers.
 //!
 //! The compiler's own AVX2 copy of the generic tiles in `tile` kept most
-//! sums in memory (6.4 µs for a 64×16×32 float64 product that faer does in
-//! 1.3), so this copy names its registers. Each output element is summed in
+//! sums in memory, slower than faer, so this copy names its registers.
+//! Each output element is summed in
 //! the same order as in the AVX-512 kernels: in the broadcast form one
 //! fused multiply-add per `p`, in order, from zero; in the dot form the
 //! same [`DOT_LANES`] partial sums, added in the same tree, then the tail in
 //! order. The two levels therefore give the same bits, which the tests
-//! check.
-//!
-//! Float64 on one thread, an AMD EPYC held at AVX2 by `NEURUST_SIMD`, through
-//! `nr.linear` (call included): 64×16×32 in 1.37–1.41 µs, 64³ in 8.9 µs
-//! (59 GFLOP/s, near one core's AVX2 peak), 128×32×8 in 1.3 µs.
+//! check. `NEURUST_SIMD=avx2 python -m pytest benches/test_small_products.py`
+//! measures them (figures in docs/performance.md).
 
 use std::any::TypeId;
 use std::arch::x86_64::*;
@@ -80,7 +77,7 @@ unsafe fn cast<'a, T, U>(view: &View<'a, T>) -> View<'a, U> {
 /// `ROWS × 2·$width` in the broadcast form (8 accumulators, 2 registers of
 /// a row of `b` and one broadcast element: 8 independent chains cover the
 /// FMA's latency at two a cycle; with 4 × 3 registers, 12 accumulators, the
-/// compiler kept one on the stack and 64³ float64 ran at 34 GFLOP/s) and
+/// compiler kept one on the stack) and
 /// `$dot_rows` rows at a time in the dot form (each row's [`DOT_LANES`]
 /// sums take `DOT_LANES / $width` registers).
 macro_rules! kernels {
