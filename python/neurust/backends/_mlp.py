@@ -192,8 +192,7 @@ def train(
     before each step.
     """
     steps, lr = options.steps, options.lr
-    # Zeros, so that a long fit's pages are committed only as the steps fill them.
-    history = np.zeros(steps)
+    history: list[float] = []  # grown step by step: a fit of 10**9 steps may be stopped early
     done = 0
     previous = params
     try:
@@ -206,16 +205,16 @@ def train(
                     if step:
                         params = previous  # history[:done] ends with its (finite) loss
                     raise non_finite_error(loss, step, lr)
-                # No calls between these stores, so Ctrl-C cannot split them.
-                history[step] = loss
+                # history[:done] is what counts, so Ctrl-C cannot split these stores.
+                history.append(loss)
                 previous, params = params, new_params
                 done = step + 1
                 if options.callback is not None and (done % options.every == 0 or done == steps):
                     options.callback(done, loss)
     except BaseException as error:
-        attach(error, params, history[:done].copy())
+        attach(error, params, history[:done])
         raise
-    return params, history
+    return params, np.asarray(history)
 
 
 class LoopFit:
