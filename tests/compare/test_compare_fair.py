@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from neurust import compare
-from neurust.compare import threads, worker
+from neurust.compare import sweep, threads
 
 FAST = ["--quick", "--repeat", "2", "--min-time", "0.0005", "--no-progress"]
 TINY = [*FAST, "--workloads", "weighted_sum,relu", "--sizes", "weighted_sum=toes", "--sizes"]
@@ -143,7 +143,7 @@ def test_isolate_runs_each_backend_in_its_own_process_and_ranks_them_together(
 
 def test_a_worker_that_does_not_finish_in_time_is_stopped_and_reported() -> None:
     settings = compare.Settings(backends=("numpy",), workloads=("relu",), sizes={"relu": ("4",)})
-    result = worker.run_worker(settings, timeout_s=0.001)
+    result = sweep.run_worker(settings, timeout_s=0.001)
     assert isinstance(result, str)
     assert "did not finish within" in result
 
@@ -151,7 +151,7 @@ def test_a_worker_that_does_not_finish_in_time_is_stopped_and_reported() -> None
 def test_a_worker_that_fails_marks_its_backend_as_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = worker.run_worker
+    real = sweep.run_worker
 
     def run_worker(settings: compare.Settings, timeout_s: float = 60.0) -> object:
         if settings.backends == ("rust",):

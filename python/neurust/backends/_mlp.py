@@ -69,6 +69,42 @@ def non_finite_message(loss: float, step: int, lr: float) -> str:
     )
 
 
+def keep_lower_loss(
+    error: FloatingPointError, steps_done: int, loss_before: float, loss_last: float
+) -> bool:
+    """After a diverged fit, choose the lower-loss parameters and say which in ``error``.
+
+    The last parameters whose loss was finite (those a fit stopped by
+    :func:`non_finite_error` holds, after ``steps_done`` steps) can already be
+    huge (a loss of 1e235), and no learning rate trains from there; the
+    parameters the call started from can. Given the loss over all the rows of
+    both (a NaN counts as infinite), this rewrites ``error``'s message to say
+    which are kept and returns True when they are those from before the call
+    (also on a tie). Every fit that diverges after a step calls it: the net's
+    fit with its local losses, the distributed fit with the all-reduced ones.
+    """
+    before = loss_before if math.isfinite(loss_before) else math.inf
+    last = loss_last if math.isfinite(loss_last) else math.inf
+    keep_before = before <= last
+    head = str(error).split(";", 1)[0]
+    if steps_done == 1:  # the last finite parameters are those the call started from
+        kept = (
+            "the parameters are kept as they were before this fit, the last whose loss was finite"
+        )
+    elif keep_before:
+        kept = (
+            f"the parameters are kept as they were before this fit (loss {before:.6g}), not "
+            f"as at step {steps_done - 1}, the last whose loss was finite (loss {last:.6g})"
+        )
+    else:
+        kept = (
+            f"the parameters are kept as they were at step {steps_done - 1}, the last whose loss "
+            f"was finite (loss {last:.6g}; before this fit it was {before:.6g})"
+        )
+    error.args = (f"{head}; {kept}; try a smaller learning rate",)
+    return keep_before
+
+
 def batch_bounds(rows: int, batch_size: int | None, step: int) -> tuple[int, int]:
     """The rows step ``step`` trains on: consecutive blocks of ``batch_size``, cyclically.
 
@@ -126,8 +162,63 @@ def _size(array: Any) -> int:
     return int(numel()) if numel is not None else int(array.size)
 
 
+TrainStep = Callable[[Any, int, int, int], tuple[float, Any]]
+"""``train_step(params, step, start, end)``: one step of gradient descent on rows ``start:end``.
+
+Returns the loss of ``params`` on those rows (for a distributed fit, the loss
+over every rank's rows, all-reduced) and the parameters after the step. It
+must leave ``params`` and the parameters of the step before intact: the loop
+returns to the latter when the loss is not finite.
+"""
+
+
+def train(
+    params: Any, rows: int, options: FitOptions, train_step: TrainStep
+) -> tuple[Any, np.ndarray]:
+    """The training loop every fit in Python runs: ``options.steps`` calls of ``train_step``.
+
+    The backends' :meth:`LoopFit.run_fit` pass a ``train_step`` that computes
+    the gradients and the update on their own arrays; the distributed fit
+    (:mod:`neurust.distributed`) passes one that all-reduces the gradients and
+    the loss across the ranks between the two. The loop owns the rest, once:
+    the mini-batch rows (:func:`batch_bounds`), the history, the progress
+    callback, and the rollback on a non-finite loss (:func:`non_finite_error`:
+    the parameters of the step before, whose finite loss ends the history).
+
+    Any exception (KeyboardInterrupt included) that stops the loop carries the
+    parameters of the last completed step (or those kept) and the history so
+    far (see :mod:`neurust.backends._partial`); ``params`` must then be a dict
+    of parameter name to array. Returns the last parameters and the loss
+    before each step.
+    """
+    steps, lr = options.steps, options.lr
+    history: list[float] = []  # grown step by step: a fit of 10**9 steps may be stopped early
+    done = 0
+    previous = params
+    try:
+        # numpy would warn as a diverging run overflows; the loss check reports it instead.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for step in range(steps):
+                start, end = batch_bounds(rows, options.batch_size, step)
+                loss, new_params = train_step(params, step, start, end)
+                if not math.isfinite(loss):
+                    if step:
+                        params = previous  # history[:done] ends with its (finite) loss
+                    raise non_finite_error(loss, step, lr)
+                # history[:done] is what counts, so Ctrl-C cannot split these stores.
+                history.append(loss)
+                previous, params = params, new_params
+                done = step + 1
+                if options.callback is not None and (done % options.every == 0 or done == steps):
+                    options.callback(done, loss)
+    except BaseException as error:
+        attach(error, params, history[:done])
+        raise
+    return params, np.asarray(history)
+
+
 class LoopFit:
-    """``mlp_fit`` as a Python loop over ``mlp_train_step``, for every backend but Rust."""
+    """``mlp_fit`` as the Python loop :func:`train` over ``mlp_train_step``, for all but Rust."""
 
     def mlp_train_step(
         self, x: Any, y: Any, params: Params, activation: str, reduction: str, lr: float
@@ -174,39 +265,20 @@ class LoopFit:
         self, x: Any, y: Any, params: Params, options: FitOptions
     ) -> tuple[Params, np.ndarray]:
         """:meth:`mlp_fit` as one step at a time in Python: the loop every other one must match."""
-        rows, steps, lr = len(x), options.steps, options.lr
-        history = [0.0] * steps
-        done = 0
-        previous = params
-        try:
-            # numpy would warn as a diverging run overflows; the loss check reports it instead.
-            with np.errstate(over="ignore", invalid="ignore"):
-                for step in range(steps):
-                    start, end = batch_bounds(rows, options.batch_size, step)
-                    if (start, end) == (0, rows):
-                        batch_x, batch_y = x, y
-                    else:
-                        batch_x, batch_y = x[start:end], y[start:end]
-                    loss, new_params = self.mlp_train_step(
-                        batch_x, batch_y, params, options.activation, options.reduction, lr
-                    )
-                    loss_value = float(loss)
-                    if not math.isfinite(loss_value):
-                        if step:
-                            params = previous  # history[:done] ends with its (finite) loss
-                        raise non_finite_error(loss_value, step, lr)
-                    # No calls between these stores, so Ctrl-C cannot split them.
-                    history[step] = loss_value
-                    previous, params = params, new_params
-                    done = step + 1
-                    if options.callback is not None and (
-                        done % options.every == 0 or done == steps
-                    ):
-                        options.callback(done, loss_value)
-        except BaseException as error:
-            attach(error, params, history[:done])
-            raise
-        return params, np.asarray(history)
+        rows = len(x)
+        activation, reduction, lr = options.activation, options.reduction, options.lr
+
+        def train_step(params: Params, step: int, start: int, end: int) -> tuple[float, Params]:
+            if (start, end) == (0, rows):
+                batch_x, batch_y = x, y
+            else:
+                batch_x, batch_y = x[start:end], y[start:end]
+            loss, new_params = self.mlp_train_step(
+                batch_x, batch_y, params, activation, reduction, lr
+            )
+            return float(loss), new_params
+
+        return train(params, rows, options, train_step)
 
 
 class ArrayMlp(LoopFit):

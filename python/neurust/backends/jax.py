@@ -2,6 +2,17 @@
 
 Creating the backend turns on ``jax_enable_x64``: without it JAX silently
 computes float64 input in float32, and every backend must run both natively.
+
+Training: mini-batch fits run the loop every Python fit shares
+(:func:`neurust.backends._mlp.train`), one compiled step at a time. A
+full-batch fit runs its own loop, because JAX's idiomatic one is a
+``lax.scan`` compiled over a whole chunk of steps: the losses of a chunk are
+seen only after it has run, so the shared loop's check between steps cannot
+happen inside it. It still shares the rest: the batch rule
+(:func:`~neurust.backends._mlp.is_full_batch`), the rule that a non-finite
+loss returns to the parameters of the step before (found by replaying the
+chunk up to it), the message (:func:`~neurust.backends._mlp.non_finite_error`)
+and what a stopped fit carries (:mod:`neurust.backends._partial`).
 """
 
 from __future__ import annotations

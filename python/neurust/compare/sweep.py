@@ -25,10 +25,15 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -52,7 +57,6 @@ from neurust.compare.threads import (
     wait_until_idle,
 )
 from neurust.compare.timing import Clock, Sync, Timer, measure_interleaved
-from neurust.compare.worker import run_worker
 from neurust.compare.workloads import WORKLOADS, Inputs, Size, Workload
 
 
@@ -432,6 +436,40 @@ def run_comparison(
     )
 
 
+# The most one backend's sweep may take in its worker before it is stopped; the
+# default sweep takes about 7 minutes for every backend together on 2 cores.
+WORKER_TIMEOUT_S = 3600.0
+
+
+def run_worker(settings: Settings, timeout_s: float = WORKER_TIMEOUT_S) -> Report | str:
+    """Run ``settings`` (one backend) in a fresh interpreter; its report, or why it failed.
+
+    The interpreter runs :mod:`neurust.compare.worker`.
+    """
+    with tempfile.TemporaryDirectory(prefix="neurust-compare-") as folder:
+        result = Path(folder) / "report.pickle"
+        try:
+            completed = subprocess.run(
+                [sys.executable, "-m", "neurust.compare.worker", str(result)],
+                input=pickle.dumps(settings),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"its worker process did not finish within {timeout_s:.0f} s"
+        if completed.returncode == 130:
+            raise KeyboardInterrupt
+        if completed.returncode != 0 or not result.exists():
+            lines = completed.stderr.decode(errors="replace").strip().splitlines()
+            last = lines[-1] if lines else "no message"
+            return f"its worker process exited with status {completed.returncode}: {last}"
+        with result.open("rb") as file:
+            report: Report = pickle.load(file)
+        return report
+
+
 def _run_isolated(
     settings: Settings,
     points: list[tuple[Workload, list[Size]]],
@@ -463,23 +501,20 @@ def _run_isolated(
             for m in report.measurements:
                 found[(m.workload, m.size, m.dtype, m.threads, m.backend)] = m
     measurements: list[Measurement] = []
-    for dtype in settings.dtypes:
-        for threads in settings.threads:
-            for workload, sizes_ in points:
-                for size in sizes_:
-                    point = _Point(workload, size, dtype, threads)
-                    results: dict[str, Measurement] = {}
-                    for name, report in reports.items():
-                        if isinstance(report, str):
-                            results[name] = point.measurement(name, "error", report)
-                            continue
-                        key = (workload.name, size.label, dtype, threads, name)
-                        if (isolated := found.get(key)) is not None:
-                            # ranked here, among all backends
-                            isolated.winner, isolated.speedup_vs_numpy = False, None
-                            results[name] = isolated
-                    _rank(results)
-                    measurements += results.values()
+    for _, group in _in_order(settings, points):
+        for point in group:
+            results: dict[str, Measurement] = {}
+            for name, report in reports.items():
+                if isinstance(report, str):
+                    results[name] = point.measurement(name, "error", report)
+                    continue
+                key = (point.workload.name, point.size.label, point.dtype, point.threads, name)
+                if (isolated := found.get(key)) is not None:
+                    # ranked here, among all backends
+                    isolated.winner, isolated.speedup_vs_numpy = False, None
+                    results[name] = isolated
+            _rank(results)
+            measurements += results.values()
     return Report(
         settings=settings,
         measurements=measurements,
@@ -515,15 +550,27 @@ def _run_points(
 ) -> list[Measurement]:
     """Measure every point, dtype by dtype and thread count by thread count."""
     measurements: list[Measurement] = []
-    for dtype in sweep.settings.dtypes:
-        for threads in sweep.settings.threads:
-            with thread_limit(threads) as thread_notes:
-                for note in thread_notes:
-                    if note not in notes:
-                        notes.append(note)
-                for workload, sizes in points:
-                    for size in sizes:
-                        measurements += _measure_point(
-                            sweep, _Point(workload, size, dtype, threads)
-                        )
+    for threads, group in _in_order(sweep.settings, points):
+        with thread_limit(threads) as thread_notes:
+            for note in thread_notes:
+                if note not in notes:
+                    notes.append(note)
+            for point in group:
+                measurements += _measure_point(sweep, point)
     return measurements
+
+
+def _in_order(
+    settings: Settings, points: list[tuple[Workload, list[Size]]]
+) -> Iterator[tuple[int, list[_Point]]]:
+    """The points in the sweep's one order: dtype by dtype, thread count by thread count.
+
+    Yields each thread count with its points, every workload and size; the
+    sweep in one process and the merge of ``--isolate``'s workers both walk it.
+    """
+    for dtype in settings.dtypes:
+        for threads in settings.threads:
+            yield (
+                threads,
+                [_Point(w, size, dtype, threads) for w, sizes in points for size in sizes],
+            )
