@@ -48,7 +48,7 @@ fn zeros_like_params<T: Real>(layout: &Layout) -> Result<Vec<Vec<T>>, AllocError
         buffers.push(zeroed(rows.checked_mul(cols))?);
     }
     for layer in 0..layout.layers() {
-        buffers.push(zeroed(Some(layout.sizes[layer + 1]))?);
+        buffers.push(zeroed(Some(layout.intercept_len(layer)))?);
     }
     Ok(buffers)
 }
