@@ -94,12 +94,8 @@ pub fn gradients_into<T: Element>(
     workspace: &mut Workspace<T>,
     out: &mut GradientsMut<'_, T>,
 ) -> T {
-    net.check_params(params);
+    // The core checks every shape; the workspace's net is this one's.
     workspace.check(net, rows);
-    assert_eq!(x.len(), rows * net.input_dim, "mlp: x shape");
-    assert_eq!(y.len(), rows * net.output_dim, "mlp: y shape");
-    assert_eq!(out.b1.is_some(), net.bias, "mlp: db1 presence");
-    assert_eq!(out.b2.is_some(), net.bias, "mlp: db2 presence");
     let (coefs, intercepts) = params.layers();
     let mut coef_grads = [&mut *out.w1, &mut *out.w2];
     let mut intercept_grads = [
@@ -116,22 +112,12 @@ pub fn gradients_into<T: Element>(
 }
 
 /// `params -= learning_rate * gradients`, element by element, in place, with
-/// the rounding of [`step`].
+/// the rounding of [`step`] (the core's plain descent).
 ///
 /// # Panics
 /// If the slices differ in length.
 pub fn step_in_place<T: Element>(params: &mut [T], gradients: &[T], learning_rate: T) {
-    assert_eq!(params.len(), gradients.len(), "mlp: gradient shape");
-    for (w, &g) in params.iter_mut().zip(gradients) {
-        *w = descended(*w, g, learning_rate);
-    }
-}
-
-/// `w - (lr * g)`, rounded as numpy's `w - lr * g` rounds it (no fused
-/// multiply-add).
-#[inline(always)]
-fn descended<T: Element>(w: T, g: T, learning_rate: T) -> T {
-    w - learning_rate * g
+    network::descend(params, gradients, learning_rate);
 }
 
 /// `out = params - learning_rate * gradients`, element by element, with the
@@ -140,11 +126,7 @@ fn descended<T: Element>(w: T, g: T, learning_rate: T) -> T {
 /// # Panics
 /// If the three slices differ in length.
 pub fn step_into<T: Element>(out: &mut [T], params: &[T], gradients: &[T], learning_rate: T) {
-    assert_eq!(params.len(), gradients.len(), "mlp: gradient shape");
-    assert_eq!(out.len(), params.len(), "mlp: step output shape");
-    for ((o, &w), &g) in out.iter_mut().zip(params).zip(gradients) {
-        *o = descended(w, g, learning_rate);
-    }
+    network::descend_into(out, params, gradients, learning_rate);
 }
 
 /// One step of gradient descent: `W -= learning_rate * dW` for every parameter.

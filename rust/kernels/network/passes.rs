@@ -121,11 +121,13 @@ fn csr_transpose_times<T: Real, I: Index>(
 /// the register-blocked kernels fill their tiles along the output's rows
 /// (float64, 200×100 @ 100×10: 28.6 µs as it stands, 13.9 µs as
 /// `(Wᵀ @ Aᵀ)ᵀ`; `Aᵀ @ δ` 29.1 µs, `(δᵀ @ A)ᵀ` 9.5 µs).
+#[inline(always)]
 fn narrow(inputs: usize, cols: usize) -> bool {
     cols > 1 && cols < 16 && inputs >= 2 * cols
 }
 
 /// Writes the transpose of the row-major `rows × cols` matrix `matrix` into `out`.
+#[inline(always)]
 fn transpose_into<T: Real>(matrix: &[T], rows: usize, cols: usize, out: &mut [T]) {
     let out = &mut out[..rows * cols];
     for (i, row) in matrix.chunks_exact(cols).enumerate().take(rows) {
@@ -137,6 +139,7 @@ fn transpose_into<T: Real>(matrix: &[T], rows: usize, cols: usize, out: &mut [T]
 
 /// `out = a @ coef` for a dense row-major `a` (`rows × inputs`).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn dense_product<T: Real>(
     order: Order,
     out: &mut [T],
@@ -168,6 +171,7 @@ fn dense_product<T: Real>(
 
 /// `out = aᵀ @ delta` (`inputs × cols`) for a dense row-major `a`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn dense_transpose_product<T: Real>(
     order: Order,
     out: &mut [T],
@@ -194,6 +198,7 @@ fn dense_transpose_product<T: Real>(
 /// transposed view, whose short dot products waste the kernels' lanes, 5.8
 /// µs on the copy); large products read the view (OpenBLAS takes it as is).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn delta_below<T: Real>(
     order: Order,
     out: &mut [T],
@@ -228,17 +233,17 @@ fn delta_below<T: Real>(
 
 /// `out = batch @ coef` (`rows × cols`).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn first_product<T: Real>(
     order: Order,
     batch: Batch<'_, T>,
     rows: usize,
+    (inputs, cols): (usize, usize),
     coef: &[T],
-    cols: usize,
     out: &mut [T],
     coef_t: &mut [T],
     transposed: &mut [T],
 ) {
-    let inputs = coef.len() / cols;
     match batch {
         Batch::Dense(x) => {
             dense_product(order, out, x, rows, inputs, coef, cols, coef_t, transposed)
@@ -256,16 +261,16 @@ fn first_product<T: Real>(
 
 /// `out = batchᵀ @ delta` (`inputs × cols`).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn first_transpose_product<T: Real>(
     order: Order,
     batch: Batch<'_, T>,
     rows: usize,
     delta: &[T],
-    cols: usize,
+    (inputs, cols): (usize, usize),
     out: &mut [T],
     transposed: &mut [T],
 ) {
-    let inputs = out.len() / cols;
     match batch {
         Batch::Dense(x) => {
             dense_transpose_product(order, out, x, rows, inputs, delta, cols, transposed)
@@ -315,7 +320,8 @@ fn forward_batch<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
         };
         let coef = coefs[layer].as_ref();
         if layer == 0 {
-            first_product(order, batch, rows, coef, cols, target, coef_t, transposed);
+            let shape = layout.coef_shape(0);
+            first_product(order, batch, rows, shape, coef, target, coef_t, transposed);
         } else {
             let inputs = layout.sizes[layer];
             let previous = &before[layer - 1][..rows * inputs];
@@ -541,7 +547,8 @@ fn backward<T, C, G, H>(
         let delta = &upper[0][..rows * cols];
         let coef_grad = grads.coefs[layer].as_mut();
         if layer == 0 {
-            first_transpose_product(order, batch, rows, delta, cols, coef_grad, transposed);
+            let shape = (inputs, cols);
+            first_transpose_product(order, batch, rows, delta, shape, coef_grad, transposed);
         } else {
             let below = &activations[layer - 1][..rows * inputs];
             dense_transpose_product(
@@ -675,11 +682,16 @@ pub fn forward_dense<'w, T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
     workspace: &'w mut Workspace<T>,
 ) -> &'w [T] {
     check_dense(layout, coefs, intercepts, x, rows, workspace);
-    let buffers = &mut workspace.buffers;
-    dispatch(
-        Level::Avx512,
-        #[inline(always)]
-        |_| forward_batch(layout, coefs, intercepts, Batch::Dense(x), rows, buffers),
+    // Not under `dispatch`: the widest vectors only slow the short loops of
+    // the small nets these batches serve (every product and activation
+    // picks its own code anyway).
+    forward_batch(
+        layout,
+        coefs,
+        intercepts,
+        Batch::Dense(x),
+        rows,
+        &mut workspace.buffers,
     );
     workspace.activations(layout.layers() - 1, rows * layout.outputs())
 }
@@ -701,14 +713,8 @@ pub fn loss_dense<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
     check_dense(layout, coefs, intercepts, x, rows, workspace);
     assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
     let buffers = &mut workspace.buffers;
-    dispatch(
-        Level::Avx512,
-        #[inline(always)]
-        |_| {
-            forward_batch(layout, coefs, intercepts, Batch::Dense(x), rows, buffers);
-            output_loss(layout, coefs, y, None, 0.0, rows, buffers).0
-        },
-    )
+    forward_batch(layout, coefs, intercepts, Batch::Dense(x), rows, buffers);
+    output_loss(layout, coefs, y, None, 0.0, rows, buffers).0
 }
 
 /// The loss of the first `rows` rows of the dense `x` against `y` (with no
@@ -738,17 +744,11 @@ where
     assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
     layout.check_params(grads.coefs, grads.intercepts);
     let buffers = &mut workspace.buffers;
-    dispatch(
-        Level::Avx512,
-        #[inline(always)]
-        |_| {
-            let batch = Batch::Dense(x);
-            forward_batch(layout, coefs, intercepts, batch, rows, buffers);
-            let (loss, weight_sum) = output_loss(layout, coefs, y, None, 0.0, rows, buffers);
-            backward(layout, coefs, batch, rows, 0.0, weight_sum, buffers, grads);
-            loss
-        },
-    )
+    let batch = Batch::Dense(x);
+    forward_batch(layout, coefs, intercepts, batch, rows, buffers);
+    let (loss, weight_sum) = output_loss(layout, coefs, y, None, 0.0, rows, buffers);
+    backward(layout, coefs, batch, rows, 0.0, weight_sum, buffers, grads);
+    loss
 }
 
 fn check_dense<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
