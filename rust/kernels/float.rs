@@ -27,6 +27,8 @@ pub trait Float:
     const ONE: Self;
     /// The name numpy gives this dtype.
     const NAME: &'static str;
+    /// numpy's `finfo(dtype).eps`.
+    const EPSILON: Self;
 
     fn exp(self) -> Self;
     /// `self * a + b` rounded once (one instruction where the code is
@@ -39,6 +41,10 @@ pub trait Float:
     /// The logistic function, each type's own kernel (see
     /// `activation::sigmoid`).
     fn sigmoid(self) -> Self;
+    /// The C library's `tanh`, `ln` and `sqrt` (what numpy calls).
+    fn tanh(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
 }
 
 macro_rules! impl_float {
@@ -47,6 +53,7 @@ macro_rules! impl_float {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAME: &'static str = $name;
+            const EPSILON: Self = <$t>::EPSILON;
 
             #[inline(always)]
             fn exp(self) -> Self {
@@ -75,6 +82,18 @@ macro_rules! impl_float {
             #[inline(always)]
             fn sigmoid(self) -> Self {
                 $sigmoid(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
             }
         }
     };

@@ -5,6 +5,10 @@
 //! `hidden_dim × output_dim`, all row-major (the layout numpy arrays have).
 //! The loss is the sum (or the mean) of squared errors against the targets `Y`.
 //!
+//! The passes are those of the N-layer core (`kernels::network`): this net is
+//! its one-hidden-layer layout ([`TwoLayer::layout`]), and this module keeps
+//! the two-layer API, its workspace and its fused training loop.
+//!
 //! Every intermediate lives in a [`Workspace`] allocated once, so [`fit`] runs
 //! any number of steps without allocating. Transposed products read the same
 //! buffers through transposed `gemm::View`s instead of copying them. Results do
@@ -20,6 +24,10 @@ mod train;
 mod workspace;
 
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod same_bits;
+#[cfg(test)]
 mod tests;
 
 pub use passes::{
@@ -28,8 +36,10 @@ pub use passes::{
 pub use train::{fit, FitConfig, FitError, FitOutcome};
 pub use workspace::Workspace;
 
+pub use super::network::Reduction;
+
 use super::activation::Activation;
-use super::Float;
+use super::network::{Hidden, Layout, Loss, Order, Output};
 
 /// The shape of a two-layer network: its sizes, activation and whether its
 /// layers add biases.
@@ -51,6 +61,20 @@ impl TwoLayer {
     /// Elements in `W2` (`hidden_dim × output_dim`).
     pub fn w2_len(&self) -> usize {
         self.hidden_dim * self.output_dim
+    }
+
+    /// This net as the N-layer core's layout: one hidden layer of its
+    /// activation, an identity output, the sum (or mean) of squared errors,
+    /// biases or none, and the direct order of sums.
+    pub fn layout(&self, reduction: Reduction) -> Layout {
+        Layout {
+            sizes: vec![self.input_dim, self.hidden_dim, self.output_dim],
+            hidden: Hidden::Neuron(self.activation),
+            output: Output::Identity,
+            loss: Loss::SumOfSquares(reduction),
+            intercepts: self.bias,
+            order: Order::Direct,
+        }
     }
 
     fn check_params<T>(&self, params: &Params<'_, T>) {
@@ -82,6 +106,17 @@ pub struct ParamsMut<'a, T> {
     pub b1: Option<&'a mut [T]>,
     pub w2: &'a mut [T],
     pub b2: Option<&'a mut [T]>,
+}
+
+impl<'a, T> Params<'a, T> {
+    /// The weights and biases as the core's per-layer lists (empty biases
+    /// for a net without them).
+    pub(super) fn layers(&self) -> ([&'a [T]; 2], [&'a [T]; 2]) {
+        (
+            [self.w1, self.w2],
+            [self.b1.unwrap_or(&[]), self.b2.unwrap_or(&[])],
+        )
+    }
 }
 
 impl<T> ParamsMut<'_, T> {
@@ -130,34 +165,4 @@ pub struct GradientsMut<'a, T> {
     pub b1: Option<&'a mut [T]>,
     pub w2: &'a mut [T],
     pub b2: Option<&'a mut [T]>,
-}
-
-/// How the squared errors are combined into one loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Reduction {
-    /// `Σ (P - Y)²`, as the seed trains.
-    #[default]
-    Sum,
-    /// `Σ (P - Y)² / (rows · output_dim)`, as `torch.nn.MSELoss()` computes.
-    Mean,
-}
-
-impl Reduction {
-    /// Parses `"sum"` or `"mean"`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "sum" => Some(Reduction::Sum),
-            "mean" => Some(Reduction::Mean),
-            _ => None,
-        }
-    }
-
-    /// The factor the sum of squares is multiplied by over `count` elements.
-    fn scale<T: Float>(self, count: usize) -> T {
-        match self {
-            Reduction::Sum => T::ONE,
-            // Exact for any count below 2^53, then rounded once to T.
-            Reduction::Mean => T::from_f64(1.0 / count as f64),
-        }
-    }
 }

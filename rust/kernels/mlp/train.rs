@@ -357,12 +357,7 @@ fn descend_over<T: Element>(
     params: &ParamsMut<'_, T>,
     learning_rate: T,
 ) {
-    fn descend<T: Element>(gradients: &mut [T], params: &[T], learning_rate: T) {
-        assert_eq!(gradients.len(), params.len(), "mlp: gradient shape");
-        for (g, &w) in gradients.iter_mut().zip(params) {
-            *g = w - learning_rate * *g;
-        }
-    }
+    use crate::kernels::network::descend_over as descend;
     descend(gradients.w1, params.w1, learning_rate);
     descend(gradients.w2, params.w2, learning_rate);
     if let (Some(g), Some(w)) = (gradients.b1.as_deref_mut(), params.b1.as_deref()) {

@@ -1,7 +1,8 @@
 //! The buffers of one forward and backward pass, allocated once per fit.
 
-use super::{Gradients, TwoLayer};
+use super::{Gradients, Reduction, TwoLayer};
 use crate::kernels::alloc::{zeroed, AllocError};
+use crate::kernels::network::{self, Layout};
 use crate::kernels::Float;
 
 /// Every buffer one forward and backward pass needs, for batches of up to
@@ -10,18 +11,11 @@ use crate::kernels::Float;
 pub struct Workspace<T> {
     net: TwoLayer,
     max_rows: usize,
-    /// `X W1 + b1`, the hidden pre-activations (`rows × hidden_dim`).
-    pub(super) hidden: Vec<T>,
-    /// `act(hidden)` (`rows × hidden_dim`).
-    pub(super) activations: Vec<T>,
-    /// `activations W2 + b2` (`rows × output_dim`).
-    pub(super) predictions: Vec<T>,
-    /// `P - Y`, then the loss's gradient with respect to `P`.
-    pub(super) d_predictions: Vec<T>,
-    /// The loss's gradient with respect to the activations.
-    pub(super) d_activations: Vec<T>,
-    /// The loss's gradient with respect to the pre-activations.
-    pub(super) d_hidden: Vec<T>,
+    /// The net as the core's layout; each pass sets its loss's reduction.
+    pub(super) layout: Layout,
+    /// The core's buffers: the hidden pre-activations and activations, the
+    /// predictions and each one's gradient.
+    pub(super) core: network::Workspace<T>,
     pub(super) gradients: Gradients<T>,
     /// Parameter-shaped buffers that [`fit`](super::fit) rotates with the
     /// caller's parameters and the gradients (empty unless built by
@@ -36,17 +30,14 @@ impl<T: Float> Workspace<T> {
     /// [`AllocError`] if a buffer's size overflows or the memory is not there
     /// (a binding turns it into `MemoryError`, where `vec!` would abort).
     pub fn new(net: TwoLayer, max_rows: usize) -> Result<Self, AllocError> {
-        let hidden = max_rows.checked_mul(net.hidden_dim);
-        let output = max_rows.checked_mul(net.output_dim);
+        let layout = net.layout(Reduction::Sum);
+        let mut core = network::Workspace::new();
+        core.reserve(&layout, max_rows)?;
         Ok(Workspace {
             net,
             max_rows,
-            hidden: zeroed(hidden)?,
-            activations: zeroed(hidden)?,
-            predictions: zeroed(output)?,
-            d_predictions: zeroed(output)?,
-            d_activations: zeroed(hidden)?,
-            d_hidden: zeroed(hidden)?,
+            layout,
+            core,
             gradients: parameter_shaped(&net)?,
             spare: Gradients::default(),
         })
@@ -76,12 +67,12 @@ impl<T: Float> Workspace<T> {
 
     /// The predictions of the last forward pass over `rows` rows.
     pub fn predictions(&self, rows: usize) -> &[T] {
-        &self.predictions[..rows * self.net.output_dim]
+        self.core.activations(1, rows * self.net.output_dim)
     }
 
     /// The hidden activations of the last forward pass over `rows` rows.
     pub fn activations(&self, rows: usize) -> &[T] {
-        &self.activations[..rows * self.net.hidden_dim]
+        self.core.activations(0, rows * self.net.hidden_dim)
     }
 
     /// Whether it serves `net` for batches of `rows` rows.
@@ -92,15 +83,8 @@ impl<T: Float> Workspace<T> {
     /// The bytes its buffers hold.
     pub fn bytes(&self) -> usize {
         let params = |g: &Gradients<T>| g.w1.len() + g.b1.len() + g.w2.len() + g.b2.len();
-        let elements = self.hidden.len()
-            + self.activations.len()
-            + self.predictions.len()
-            + self.d_predictions.len()
-            + self.d_activations.len()
-            + self.d_hidden.len()
-            + params(&self.gradients)
-            + params(&self.spare);
-        elements * std::mem::size_of::<T>()
+        let elements = params(&self.gradients) + params(&self.spare);
+        self.core.bytes() + elements * std::mem::size_of::<T>()
     }
 
     pub(super) fn check(&self, net: &TwoLayer, rows: usize) {

@@ -1,6 +1,7 @@
 //! The hidden and output activations of scikit-learn's MLP, applied in place, and the hidden ones' derivatives.
 
 use super::real::{pairwise_sum, Real};
+use crate::kernels::activation::{activate_inplace, Activation};
 
 /// The activation of every hidden layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -9,6 +10,9 @@ pub enum Hidden {
     Logistic,
     Tanh,
     Relu,
+    /// neurust's own activation (the two-layer net's): applied from a kept
+    /// pre-activation, and differentiated at it with `activate_grad`.
+    Neuron(Activation),
 }
 
 /// The activation of the output layer (`out_activation_`).
@@ -44,6 +48,7 @@ impl Hidden {
             Hidden::Logistic => "logistic",
             Hidden::Tanh => "tanh",
             Hidden::Relu => "relu",
+            Hidden::Neuron(activation) => activation.name(),
         }
     }
 
@@ -58,6 +63,11 @@ impl Hidden {
         .find(|a| a.name() == name)
     }
 
+    /// Whether the passes keep the pre-activations, which its derivative reads.
+    pub fn reads_pre_activation(self) -> bool {
+        matches!(self, Hidden::Neuron(_))
+    }
+
     /// Applies the activation to every element.
     #[inline(always)]
     pub fn apply<T: Real>(self, values: &mut [T]) {
@@ -66,6 +76,7 @@ impl Hidden {
             Hidden::Logistic => values.iter_mut().for_each(|v| *v = logistic(*v)),
             Hidden::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
             Hidden::Relu => values.iter_mut().for_each(|v| *v = relu(*v)),
+            Hidden::Neuron(activation) => activate_inplace(activation, values),
         }
     }
 
@@ -95,6 +106,8 @@ impl Hidden {
                     *d = if off { T::ZERO } else { *d };
                 }
             }
+            // Differentiated at the pre-activation by the passes instead.
+            Hidden::Neuron(_) => unreachable!("network: a neuron's derivative reads its input"),
         }
     }
 }

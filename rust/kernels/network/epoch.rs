@@ -48,6 +48,7 @@ pub fn epoch<T: Real, P: AsMut<[T]> + AsRef<[T]>>(
     assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
     assert!(order.iter().all(|&row| row < rows), "network: order");
     workspace.reserve(layout, batch_size.min(order.len()))?;
+    workspace.reserve_gathered(layout)?;
     workspace.reserve_gradients(layout)?;
     let layers = layout.layers();
     let mut total = T::ZERO;

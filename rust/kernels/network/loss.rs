@@ -1,6 +1,8 @@
 //! The output losses of scikit-learn's MLP, reduced in numpy's order.
 
 use super::real::{pairwise_sum, Real};
+use crate::kernels::dot::dot;
+use crate::kernels::parallel::CHUNK;
 
 /// The loss between the output layer's activations and the targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +15,57 @@ pub enum Loss {
     LogLoss,
     /// Cross-entropy of independent binary outputs.
     BinaryLogLoss,
+    /// The two-layer net's loss: `Σ (P - Y)²` over every element, or its
+    /// mean, without halving, sample weights or an L2 term. Its reduction
+    /// is folded into the output delta, so the gradients are not divided
+    /// by the sample count afterwards.
+    SumOfSquares(Reduction),
+}
+
+/// How the squared errors of [`Loss::SumOfSquares`] are combined into one loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Reduction {
+    /// `Σ (P - Y)²`, as the seed trains.
+    #[default]
+    Sum,
+    /// `Σ (P - Y)² / (rows · outputs)`, as `torch.nn.MSELoss()` computes.
+    Mean,
+}
+
+impl Reduction {
+    /// Parses `"sum"` or `"mean"`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "sum" => Some(Reduction::Sum),
+            "mean" => Some(Reduction::Mean),
+            _ => None,
+        }
+    }
+
+    /// The factor the sum of squares is multiplied by over `count` elements.
+    pub(super) fn scale<T: Real>(self, count: usize) -> T {
+        match self {
+            Reduction::Sum => T::ONE,
+            // Exact for any count below 2^53, then rounded once to T.
+            Reduction::Mean => T::from_f64(1.0 / count as f64),
+        }
+    }
+
+    /// Writes `P - Y` into `diff` and returns the reduced sum of its squares.
+    #[inline(always)]
+    pub(super) fn squared_error<T: Real>(self, predictions: &[T], y: &[T], diff: &mut [T]) -> T {
+        assert_eq!(y.len(), predictions.len(), "network: y shape");
+        for ((d, &p), &t) in diff.iter_mut().zip(predictions).zip(y) {
+            *d = p - t;
+        }
+        // Fixed CHUNK-length partial sums added left to right: the same bits
+        // on any thread count, and no allocation.
+        let mut sum = T::ZERO;
+        for piece in diff.chunks(CHUNK) {
+            sum += dot(piece, piece);
+        }
+        sum * self.scale::<T>(diff.len())
+    }
 }
 
 /// scipy's `xlogy`: `x · ln y`, and 0 where `x` is 0 and `y` is not NaN.
@@ -44,6 +97,8 @@ impl Loss {
             Loss::Poisson => "poisson",
             Loss::LogLoss => "log_loss",
             Loss::BinaryLogLoss => "binary_log_loss",
+            Loss::SumOfSquares(Reduction::Sum) => "sum_of_squares",
+            Loss::SumOfSquares(Reduction::Mean) => "mean_of_squares",
         }
     }
 
@@ -116,6 +171,9 @@ impl Loss {
                 });
                 -pairwise_sum(means)
             }
+            // Reduced with its delta by `Reduction::squared_error`, which
+            // the passes call instead.
+            Loss::SumOfSquares(_) => unreachable!("network: the sum of squares has no value()"),
         }
     }
 }

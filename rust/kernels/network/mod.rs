@@ -14,6 +14,12 @@
 //! row), the L2 term is `0.5 · alpha · Σ‖W‖² / Σw`, and Adam's step is
 //! taken in float64 as numpy's type promotion does for float32 parameters.
 //!
+//! The two-layer net (`kernels::mlp`) is this core's one-hidden-layer case:
+//! its activation ([`Hidden::Neuron`]), its loss ([`Loss::SumOfSquares`]),
+//! its bias-free layers and its order of sums ([`Order::Direct`]) are the
+//! data that tell the passes apart, so one forward and one backward pass
+//! serve both.
+//!
 //! Shapes are the caller's to validate (the binding checks and names every
 //! argument); the functions here panic on a mismatch.
 
@@ -32,9 +38,9 @@ mod tests;
 pub use activation::{Hidden, Output};
 pub use epoch::{epoch, Interrupted};
 pub use input::{Csr, CsrError, Indices, Input};
-pub use loss::Loss;
-pub use optimizer::{Adam, Optimizer, Sgd};
-pub use passes::{forward, loss_gradient, Gradients};
+pub use loss::{Loss, Reduction};
+pub use optimizer::{descend, descend_into, descend_over, Adam, Optimizer, Sgd};
+pub use passes::{backprop_dense, forward, forward_dense, loss_dense, loss_gradient, Gradients};
 pub use real::Real;
 pub use workspace::Workspace;
 
@@ -46,6 +52,23 @@ pub struct Layout {
     pub hidden: Hidden,
     pub output: Output,
     pub loss: Loss,
+    /// Whether every layer adds an intercept (scikit-learn's always do); a
+    /// layout without them takes empty intercept slices.
+    pub intercepts: bool,
+    pub order: Order,
+}
+
+/// The order of the sums whose order is the passes' own choice (each order
+/// gives its own bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// scikit-learn's: numpy's pairwise sum where a column sum has a lone
+    /// column, and narrow or small products run transposed where that is
+    /// faster.
+    Numpy,
+    /// Every product on its operands as they lie and column sums row by
+    /// row: the two-layer net's order, kept for its bits.
+    Direct,
 }
 
 impl Layout {
@@ -72,6 +95,8 @@ impl Layout {
             hidden,
             output,
             loss,
+            intercepts: true,
+            order: Order::Numpy,
         })
     }
 
@@ -91,6 +116,15 @@ impl Layout {
     /// The shape of layer `i`'s coefficients.
     pub fn coef_shape(&self, layer: usize) -> (usize, usize) {
         (self.sizes[layer], self.sizes[layer + 1])
+    }
+
+    /// The length of layer `i`'s intercept (0 without intercepts).
+    pub fn intercept_len(&self, layer: usize) -> usize {
+        if self.intercepts {
+            self.sizes[layer + 1]
+        } else {
+            0
+        }
     }
 
     /// The loss `_backprop` evaluates: scikit-learn swaps `log_loss` for
@@ -118,7 +152,7 @@ impl Layout {
             );
             assert_eq!(
                 intercepts[layer].as_ref().len(),
-                cols,
+                self.intercept_len(layer),
                 "network: intercept shape"
             );
         }

@@ -1,4 +1,4 @@
-//! scikit-learn's SGD (momentum, Nesterov) and Adam, updating parameters in place.
+//! scikit-learn's SGD (momentum, Nesterov) and Adam, and the two-layer net's plain descent.
 //!
 //! The state is one buffer per parameter, in scikit-learn's order: every
 //! layer's coefficients, then every layer's intercepts.
@@ -48,7 +48,7 @@ fn zeros_like_params<T: Real>(layout: &Layout) -> Result<Vec<Vec<T>>, AllocError
         buffers.push(zeroed(rows.checked_mul(cols))?);
     }
     for layer in 0..layout.layers() {
-        buffers.push(zeroed(Some(layout.sizes[layer + 1]))?);
+        buffers.push(zeroed(Some(layout.intercept_len(layer)))?);
     }
     Ok(buffers)
 }
@@ -158,5 +158,52 @@ impl<T: Real> Optimizer<T> {
                 }
             }
         }
+    }
+}
+
+/// `w - learning_rate * g`, rounded as numpy's `w - lr * g` rounds it (a
+/// product then a difference, no fused multiply-add): the two-layer net's
+/// update, wherever its result is written.
+#[inline(always)]
+fn descended<T: Real>(w: T, g: T, learning_rate: T) -> T {
+    w - learning_rate * g
+}
+
+/// Plain gradient descent in place: `params -= learning_rate * grads`.
+///
+/// # Panics
+/// If the slices differ in length.
+#[inline]
+pub fn descend<T: Real>(params: &mut [T], grads: &[T], learning_rate: T) {
+    assert_eq!(params.len(), grads.len(), "descent: gradient shape");
+    for (w, &g) in params.iter_mut().zip(grads) {
+        *w = descended(*w, g, learning_rate);
+    }
+}
+
+/// Plain gradient descent written apart: `out = params - learning_rate * grads`.
+///
+/// # Panics
+/// If the three slices differ in length.
+#[inline]
+pub fn descend_into<T: Real>(out: &mut [T], params: &[T], grads: &[T], learning_rate: T) {
+    assert_eq!(params.len(), grads.len(), "descent: gradient shape");
+    assert_eq!(out.len(), params.len(), "descent: output shape");
+    for ((o, &w), &g) in out.iter_mut().zip(params).zip(grads) {
+        *o = descended(w, g, learning_rate);
+    }
+}
+
+/// Plain gradient descent over the gradients: `grads = params -
+/// learning_rate * grads` (the next parameters where the backward pass has
+/// just written, so the update moves no more memory than one in place).
+///
+/// # Panics
+/// If the slices differ in length.
+#[inline]
+pub fn descend_over<T: Real>(grads: &mut [T], params: &[T], learning_rate: T) {
+    assert_eq!(grads.len(), params.len(), "descent: gradient shape");
+    for (g, &w) in grads.iter_mut().zip(params) {
+        *g = descended(w, *g, learning_rate);
     }
 }

@@ -1,9 +1,11 @@
 //! The forward pass, the loss with its L2 term, and the backward pass (scikit-learn's `_backprop`).
 
 use super::input::{Csr, Index, Indices, Input};
+use super::loss::Loss;
 use super::real::{column_sums, Real};
 use super::workspace::Buffers;
-use super::{Layout, Workspace};
+use super::{Hidden, Layout, Order, Workspace};
+use crate::kernels::activation::{activate, activate_grad};
 use crate::kernels::alloc::AllocError;
 use crate::kernels::dot::dot;
 use crate::kernels::gemm::{matmul, View, TILE_MAX};
@@ -119,11 +121,13 @@ fn csr_transpose_times<T: Real, I: Index>(
 /// the register-blocked kernels fill their tiles along the output's rows
 /// (float64, 200×100 @ 100×10: 28.6 µs as it stands, 13.9 µs as
 /// `(Wᵀ @ Aᵀ)ᵀ`; `Aᵀ @ δ` 29.1 µs, `(δᵀ @ A)ᵀ` 9.5 µs).
+#[inline(always)]
 fn narrow(inputs: usize, cols: usize) -> bool {
     cols > 1 && cols < 16 && inputs >= 2 * cols
 }
 
 /// Writes the transpose of the row-major `rows × cols` matrix `matrix` into `out`.
+#[inline(always)]
 fn transpose_into<T: Real>(matrix: &[T], rows: usize, cols: usize, out: &mut [T]) {
     let out = &mut out[..rows * cols];
     for (i, row) in matrix.chunks_exact(cols).enumerate().take(rows) {
@@ -135,7 +139,9 @@ fn transpose_into<T: Real>(matrix: &[T], rows: usize, cols: usize, out: &mut [T]
 
 /// `out = a @ coef` for a dense row-major `a` (`rows × inputs`).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn dense_product<T: Real>(
+    order: Order,
     out: &mut [T],
     a: &[T],
     rows: usize,
@@ -146,7 +152,7 @@ fn dense_product<T: Real>(
     transposed: &mut [T],
 ) {
     let a = View::row_major(a, rows, inputs);
-    if narrow(inputs, cols) {
+    if order == Order::Numpy && narrow(inputs, cols) {
         let coef_t = &mut coef_t[..cols * inputs];
         transpose_into(coef, inputs, cols, coef_t);
         let transposed = &mut transposed[..cols * rows];
@@ -164,7 +170,10 @@ fn dense_product<T: Real>(
 }
 
 /// `out = aᵀ @ delta` (`inputs × cols`) for a dense row-major `a`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn dense_transpose_product<T: Real>(
+    order: Order,
     out: &mut [T],
     a: &[T],
     rows: usize,
@@ -175,7 +184,7 @@ fn dense_transpose_product<T: Real>(
 ) {
     let a = View::row_major(a, rows, inputs);
     let delta = View::row_major(delta, rows, cols);
-    if narrow(inputs, cols) {
+    if order == Order::Numpy && narrow(inputs, cols) {
         let transposed = &mut transposed[..cols * inputs];
         matmul(transposed, delta.t(), a, false, T::ONE);
         transpose_into(transposed, cols, inputs, out);
@@ -189,7 +198,9 @@ fn dense_transpose_product<T: Real>(
 /// transposed view, whose short dot products waste the kernels' lanes, 5.8
 /// µs on the copy); large products read the view (OpenBLAS takes it as is).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn delta_below<T: Real>(
+    order: Order,
     out: &mut [T],
     delta: &[T],
     rows: usize,
@@ -199,7 +210,7 @@ fn delta_below<T: Real>(
     coef_t: &mut [T],
 ) {
     let delta = View::row_major(delta, rows, cols);
-    if rows * cols * inputs < TILE_MAX {
+    if order == Order::Numpy && rows * cols * inputs < TILE_MAX {
         let coef_t = &mut coef_t[..cols * inputs];
         transpose_into(coef, inputs, cols, coef_t);
         matmul(
@@ -222,18 +233,21 @@ fn delta_below<T: Real>(
 
 /// `out = batch @ coef` (`rows × cols`).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn first_product<T: Real>(
+    order: Order,
     batch: Batch<'_, T>,
     rows: usize,
+    (inputs, cols): (usize, usize),
     coef: &[T],
-    cols: usize,
     out: &mut [T],
     coef_t: &mut [T],
     transposed: &mut [T],
 ) {
-    let inputs = coef.len() / cols;
     match batch {
-        Batch::Dense(x) => dense_product(out, x, rows, inputs, coef, cols, coef_t, transposed),
+        Batch::Dense(x) => {
+            dense_product(order, out, x, rows, inputs, coef, cols, coef_t, transposed)
+        }
         Batch::Csr(csr, picked) => match csr.indices() {
             Indices::I32 { indices, indptr } => {
                 csr_times(csr.data(), indices, indptr, picked, coef, cols, out)
@@ -246,17 +260,21 @@ fn first_product<T: Real>(
 }
 
 /// `out = batchᵀ @ delta` (`inputs × cols`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn first_transpose_product<T: Real>(
+    order: Order,
     batch: Batch<'_, T>,
     rows: usize,
     delta: &[T],
-    cols: usize,
+    (inputs, cols): (usize, usize),
     out: &mut [T],
     transposed: &mut [T],
 ) {
-    let inputs = out.len() / cols;
     match batch {
-        Batch::Dense(x) => dense_transpose_product(out, x, rows, inputs, delta, cols, transposed),
+        Batch::Dense(x) => {
+            dense_transpose_product(order, out, x, rows, inputs, delta, cols, transposed)
+        }
         Batch::Csr(csr, picked) => match csr.indices() {
             Indices::I32 { indices, indptr } => {
                 csr_transpose_times(csr.data(), indices, indptr, picked, delta, cols, out)
@@ -268,36 +286,54 @@ fn first_transpose_product<T: Real>(
     }
 }
 
-/// The forward pass over `rows` rows into `activations` (scikit-learn's
-/// `_forward_pass`): `act(A @ W + b)` layer by layer.
+/// The forward pass over `rows` rows into `buffers.activations`
+/// (scikit-learn's `_forward_pass`): `act(A @ W + b)` layer by layer, each
+/// hidden layer's `A @ W + b` kept apart when its activation's derivative
+/// reads it.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn forward_batch<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
     layout: &Layout,
     coefs: &[C],
     intercepts: &[I],
     batch: Batch<'_, T>,
     rows: usize,
-    activations: &mut [Vec<T>],
-    coef_t: &mut [T],
-    transposed: &mut [T],
+    buffers: &mut Buffers<T>,
 ) {
+    let Buffers {
+        activations,
+        pre_activations,
+        coef_t,
+        transposed,
+        ..
+    } = buffers;
+    let order = layout.order;
     let last = layout.layers() - 1;
     for layer in 0..=last {
         let cols = layout.sizes[layer + 1];
         let (before, after) = activations.split_at_mut(layer);
         let out = &mut after[0][..rows * cols];
+        let keep = layer != last && layout.hidden.reads_pre_activation();
+        let target = if keep {
+            &mut pre_activations[layer][..rows * cols]
+        } else {
+            &mut *out
+        };
         let coef = coefs[layer].as_ref();
         if layer == 0 {
-            first_product(batch, rows, coef, cols, out, coef_t, transposed);
+            let shape = layout.coef_shape(0);
+            first_product(order, batch, rows, shape, coef, target, coef_t, transposed);
         } else {
             let inputs = layout.sizes[layer];
             let previous = &before[layer - 1][..rows * inputs];
-            dense_product(out, previous, rows, inputs, coef, cols, coef_t, transposed);
+            dense_product(
+                order, target, previous, rows, inputs, coef, cols, coef_t, transposed,
+            );
         }
-        add_row_vector(out, intercepts[layer].as_ref());
+        add_row_vector(target, intercepts[layer].as_ref());
         if layer == last {
             layout.output.apply(out, cols);
+        } else if let (true, Hidden::Neuron(activation)) = (keep, layout.hidden) {
+            activate(activation, &pre_activations[layer][..rows * cols], out);
         } else {
             layout.hidden.apply(out);
         }
@@ -332,19 +368,8 @@ pub fn forward<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
             while start < total {
                 let count = chunk.min(total - start);
                 let rows = Rows::Range { start, count };
-                let batch = batch(input, rows, &mut buffers.x);
-                let activations = &mut buffers.activations;
-                let (coef_t, transposed) = (&mut buffers.coef_t, &mut buffers.transposed);
-                forward_batch(
-                    layout,
-                    coefs,
-                    intercepts,
-                    batch,
-                    count,
-                    activations,
-                    coef_t,
-                    transposed,
-                );
+                let batch = batch(input, rows, &mut []);
+                forward_batch(layout, coefs, intercepts, batch, count, buffers);
                 let result = &buffers.activations[layout.layers() - 1][..count * outputs];
                 out[start * outputs..(start + count) * outputs].copy_from_slice(result);
                 start += count;
@@ -390,37 +415,70 @@ where
     G: AsMut<[T]>,
     H: AsMut<[T]>,
 {
+    let rows = targets.rows.count();
+    let outputs = layout.outputs();
+    // Taken out for the batch (moving Vecs allocates nothing) so that the
+    // batch can borrow them while the passes borrow the other buffers.
+    let mut x = std::mem::take(&mut buffers.x);
+    let mut y_buffer = std::mem::take(&mut buffers.y);
+    let mut weight_buffer = std::mem::take(&mut buffers.sample_weight);
+    let loss = {
+        let batch = batch(targets.input, targets.rows, &mut x);
+        let y = gather(targets.y, outputs, targets.rows, &mut y_buffer);
+        let sample_weight = targets
+            .sample_weight
+            .map(|w| gather(w, 1, targets.rows, &mut weight_buffer));
+        forward_batch(layout, coefs, intercepts, batch, rows, buffers);
+        let (loss, weight_sum) = output_loss(layout, coefs, y, sample_weight, alpha, rows, buffers);
+        backward(
+            layout, coefs, batch, rows, alpha, weight_sum, buffers, grads,
+        );
+        loss
+    };
+    buffers.x = x;
+    buffers.y = y_buffer;
+    buffers.sample_weight = weight_buffer;
+    loss
+}
+
+/// The loss of the last forward pass over `rows` rows, with the L2 term,
+/// and the output delta written into the workspace. Also returns the sum
+/// the gradients are divided by (`None` where the loss folds its reduction
+/// into the delta).
+#[inline(always)]
+fn output_loss<T: Real, C: AsRef<[T]>>(
+    layout: &Layout,
+    coefs: &[C],
+    y: &[T],
+    sample_weight: Option<&[T]>,
+    alpha: f64,
+    rows: usize,
+    buffers: &mut Buffers<T>,
+) -> (T, Option<T>) {
+    let outputs = layout.outputs();
+    let last = layout.layers() - 1;
     let Buffers {
-        x,
-        y: y_buffer,
-        sample_weight: weight_buffer,
         activations,
         deltas,
         scratch,
         means,
-        coef_t,
-        transposed,
+        ..
     } = buffers;
-    let rows = targets.rows.count();
-    let outputs = layout.outputs();
-    let batch = batch(targets.input, targets.rows, x);
-    let y = gather(targets.y, outputs, targets.rows, y_buffer);
-    let sample_weight = targets
-        .sample_weight
-        .map(|w| gather(w, 1, targets.rows, weight_buffer));
-
-    forward_batch(
-        layout,
-        coefs,
-        intercepts,
-        batch,
-        rows,
-        activations,
-        coef_t,
-        transposed,
-    );
-    let last = layout.layers() - 1;
     let predictions = &activations[last][..rows * outputs];
+    let delta = &mut deltas[last][..rows * outputs];
+    if let Loss::SumOfSquares(reduction) = layout.loss {
+        assert!(
+            sample_weight.is_none(),
+            "network: sum of squares takes no weights"
+        );
+        let loss = reduction.squared_error(predictions, y, delta);
+        // dL/dP = 2 (P - Y), times 1/count for the mean.
+        let two_scale = (T::ONE + T::ONE) * reduction.scale::<T>(delta.len());
+        for d in delta.iter_mut() {
+            *d *= two_scale;
+        }
+        return (loss, None);
+    }
     let mut loss =
         layout
             .effective_loss()
@@ -440,7 +498,6 @@ where
 
     // The output delta is `prediction - y` for each canonical pairing of
     // output activation and loss, as scikit-learn simplifies it.
-    let delta = &mut deltas[last][..rows * outputs];
     for ((d, &p), &t) in delta.iter_mut().zip(predictions).zip(y) {
         *d = p - t;
     }
@@ -449,6 +506,39 @@ where
             row.iter_mut().for_each(|d| *d *= w);
         }
     }
+    (loss, Some(weight_sum))
+}
+
+/// The backward pass from the output delta in the workspace: every layer's
+/// gradients, divided by `weight_sum` (with the L2 term) where given.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward<T, C, G, H>(
+    layout: &Layout,
+    coefs: &[C],
+    batch: Batch<'_, T>,
+    rows: usize,
+    alpha: f64,
+    weight_sum: Option<T>,
+    buffers: &mut Buffers<T>,
+    grads: Gradients<'_, G, H>,
+) where
+    T: Real,
+    C: AsRef<[T]>,
+    G: AsMut<[T]>,
+    H: AsMut<[T]>,
+{
+    let Buffers {
+        activations,
+        deltas,
+        pre_activations,
+        d_activations,
+        coef_t,
+        transposed,
+        ..
+    } = buffers;
+    let order = layout.order;
+    let last = layout.layers() - 1;
     let alpha = T::from_f64(alpha);
     for layer in (0..=last).rev() {
         let cols = layout.sizes[layer + 1];
@@ -457,28 +547,57 @@ where
         let delta = &upper[0][..rows * cols];
         let coef_grad = grads.coefs[layer].as_mut();
         if layer == 0 {
-            first_transpose_product(batch, rows, delta, cols, coef_grad, transposed);
+            let shape = (inputs, cols);
+            first_transpose_product(order, batch, rows, delta, shape, coef_grad, transposed);
         } else {
             let below = &activations[layer - 1][..rows * inputs];
-            dense_transpose_product(coef_grad, below, rows, inputs, delta, cols, transposed);
-        }
-        for (g, &w) in coef_grad.iter_mut().zip(coefs[layer].as_ref()) {
-            *g = (*g + alpha * w) / weight_sum;
+            dense_transpose_product(
+                order, coef_grad, below, rows, inputs, delta, cols, transposed,
+            );
         }
         let intercept_grad = grads.intercepts[layer].as_mut();
-        column_sums(delta, intercept_grad);
-        intercept_grad.iter_mut().for_each(|g| *g = *g / weight_sum);
+        match order {
+            Order::Numpy => column_sums(delta, intercept_grad),
+            Order::Direct => row_by_row_sums(delta, intercept_grad),
+        }
+        if let Some(weight_sum) = weight_sum {
+            for (g, &w) in coef_grad.iter_mut().zip(coefs[layer].as_ref()) {
+                *g = (*g + alpha * w) / weight_sum;
+            }
+            intercept_grad.iter_mut().for_each(|g| *g = *g / weight_sum);
+        }
         if layer > 0 {
             // deltas[layer - 1] = delta @ coefᵀ, times the hidden derivative.
             let below = &mut lower[layer - 1][..rows * inputs];
             let coef = coefs[layer].as_ref();
-            delta_below(below, delta, rows, cols, coef, inputs, coef_t);
-            layout
-                .hidden
-                .derivative(&activations[layer - 1][..rows * inputs], below);
+            if let Hidden::Neuron(activation) = layout.hidden {
+                let d_output = &mut d_activations[..rows * inputs];
+                delta_below(order, d_output, delta, rows, cols, coef, inputs, coef_t);
+                let pre = &pre_activations[layer - 1][..rows * inputs];
+                activate_grad(activation, pre, d_output, below);
+            } else {
+                delta_below(order, below, delta, rows, cols, coef, inputs, coef_t);
+                layout
+                    .hidden
+                    .derivative(&activations[layer - 1][..rows * inputs], below);
+            }
         }
     }
-    loss
+}
+
+/// Adds up the rows of the row-major `rows × sums.len()` matrix `matrix`
+/// into `sums`, top to bottom, whatever the column count.
+#[inline(always)]
+fn row_by_row_sums<T: Real>(matrix: &[T], sums: &mut [T]) {
+    sums.fill(T::ZERO);
+    if sums.is_empty() {
+        return;
+    }
+    for row in matrix.chunks_exact(sums.len()) {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
 }
 
 /// `values`' rows (`cols` wide) for the batch: a slice when consecutive,
@@ -546,4 +665,104 @@ where
         #[inline(always)]
         |_| backprop(layout, coefs, intercepts, &targets, alpha, buffers, grads),
     ))
+}
+
+/// The output activations of the first `rows` rows of the row-major dense
+/// `x` (`rows × inputs`), left in the workspace, which holds them already
+/// ([`Workspace::reserve`]).
+///
+/// # Panics
+/// If a shape does not match `layout` or the workspace holds fewer rows.
+pub fn forward_dense<'w, T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    x: &[T],
+    rows: usize,
+    workspace: &'w mut Workspace<T>,
+) -> &'w [T] {
+    check_dense(layout, coefs, intercepts, x, rows, workspace);
+    // Not under `dispatch`: the widest vectors only slow the short loops of
+    // the small nets these batches serve (every product and activation
+    // picks its own code anyway).
+    forward_batch(
+        layout,
+        coefs,
+        intercepts,
+        Batch::Dense(x),
+        rows,
+        &mut workspace.buffers,
+    );
+    workspace.activations(layout.layers() - 1, rows * layout.outputs())
+}
+
+/// The loss of the first `rows` rows of the dense `x` against `y` (with no
+/// L2 term and no sample weights), as [`forward_dense`] reads them.
+///
+/// # Panics
+/// As [`forward_dense`], or if `y` is not `rows × outputs`.
+pub fn loss_dense<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    x: &[T],
+    y: &[T],
+    rows: usize,
+    workspace: &mut Workspace<T>,
+) -> T {
+    check_dense(layout, coefs, intercepts, x, rows, workspace);
+    assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
+    let buffers = &mut workspace.buffers;
+    forward_batch(layout, coefs, intercepts, Batch::Dense(x), rows, buffers);
+    output_loss(layout, coefs, y, None, 0.0, rows, buffers).0
+}
+
+/// The loss of the first `rows` rows of the dense `x` against `y` (with no
+/// L2 term and no sample weights) and its gradients, written into `grads`.
+///
+/// # Panics
+/// As [`loss_dense`], or if a gradient is not shaped like its parameter.
+#[allow(clippy::too_many_arguments)]
+pub fn backprop_dense<T, C, I, G, H>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    x: &[T],
+    y: &[T],
+    rows: usize,
+    workspace: &mut Workspace<T>,
+    grads: Gradients<'_, G, H>,
+) -> T
+where
+    T: Real,
+    C: AsRef<[T]>,
+    I: AsRef<[T]>,
+    G: AsMut<[T]> + AsRef<[T]>,
+    H: AsMut<[T]> + AsRef<[T]>,
+{
+    check_dense(layout, coefs, intercepts, x, rows, workspace);
+    assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
+    layout.check_params(grads.coefs, grads.intercepts);
+    let buffers = &mut workspace.buffers;
+    let batch = Batch::Dense(x);
+    forward_batch(layout, coefs, intercepts, batch, rows, buffers);
+    let (loss, weight_sum) = output_loss(layout, coefs, y, None, 0.0, rows, buffers);
+    backward(layout, coefs, batch, rows, 0.0, weight_sum, buffers, grads);
+    loss
+}
+
+fn check_dense<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    x: &[T],
+    rows: usize,
+    workspace: &Workspace<T>,
+) {
+    layout.check_params(coefs, intercepts);
+    assert_eq!(x.len(), rows * layout.inputs(), "network: X shape");
+    assert!(
+        rows <= workspace.rows() && workspace.buffers.activations.len() == layout.layers(),
+        "network: workspace too small for the batch"
+    );
 }

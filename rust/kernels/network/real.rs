@@ -2,37 +2,12 @@
 
 use crate::kernels::Element;
 
-/// `f32` or `f64` with the functions scikit-learn's MLP calls.
-pub trait Real: Element {
-    /// numpy's `finfo(dtype).eps`, the clip of the log losses.
-    const EPSILON: Self;
-    fn tanh(self) -> Self;
-    fn ln(self) -> Self;
-    fn sqrt(self) -> Self;
-}
+/// `f32` or `f64` with the functions scikit-learn's MLP calls (`tanh`,
+/// `ln`, `sqrt` and numpy's `eps`, all on `Float`): every `Element` is one,
+/// so the two-layer net's callers reach this core with their own bound.
+pub trait Real: Element {}
 
-macro_rules! impl_real {
-    ($t:ty) => {
-        impl Real for $t {
-            const EPSILON: Self = <$t>::EPSILON;
-            #[inline(always)]
-            fn tanh(self) -> Self {
-                <$t>::tanh(self)
-            }
-            #[inline(always)]
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-            #[inline(always)]
-            fn sqrt(self) -> Self {
-                <$t>::sqrt(self)
-            }
-        }
-    };
-}
-
-impl_real!(f32);
-impl_real!(f64);
+impl<T: Element> Real for T {}
 
 /// numpy's sum of a contiguous run: plain below 8 elements, eight running
 /// sums combined in a fixed tree up to 128, halves (at a multiple of 8)

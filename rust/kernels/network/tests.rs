@@ -45,7 +45,7 @@ fn targets(loss: Loss, rows: usize, outputs: usize) -> Vec<f64> {
         .map(|k| {
             let (i, j) = (k / outputs, k % outputs);
             match loss {
-                Loss::SquaredError => value(k + 500),
+                Loss::SquaredError | Loss::SumOfSquares(_) => value(k + 500),
                 Loss::Poisson => (value(k + 500) + 1.0) * 2.0,
                 Loss::LogLoss if outputs > 1 => f64::from(i % outputs == j),
                 Loss::LogLoss | Loss::BinaryLogLoss => f64::from(value(k + 500) > 0.0),
