@@ -1,9 +1,7 @@
-"""Issue 21, item 9: results are ordinary arrays (a known gap, pinned as strict xfails).
+"""Results are ordinary arrays: nothing in neurust keeps one after the user drops it.
 
-`TwoLayerNet.gradients` recycles its result arrays between calls (the user loop's speed
-rests on it, see benches/test_user_loop.py). A recycled array outlives the user's last
-reference, so a finalizer on it never fires. When the recycling goes, these tests pass and
-`strict=True` turns them red until the marks are removed.
+Each result is a fresh array the caller owns, so a finalizer or a weak reference on it
+fires when the caller drops the last reference, and the owner may ``resize`` it.
 """
 
 from __future__ import annotations
@@ -12,13 +10,8 @@ import gc
 import weakref
 
 import numpy as np
-import pytest
 
 import neurust as nr
-
-GAP = pytest.mark.xfail(
-    strict=True, reason="gradients' result arrays are recycled, not released (issue 21, item 9)"
-)
 
 
 def _gradient_array() -> np.ndarray:
@@ -28,7 +21,6 @@ def _gradient_array() -> np.ndarray:
     return net.gradients(X, Y)["w1"]
 
 
-@GAP
 def test_a_finalizer_on_a_dropped_gradient_fires() -> None:
     fired: list[int] = []
     result = _gradient_array()
@@ -38,7 +30,6 @@ def test_a_finalizer_on_a_dropped_gradient_fires() -> None:
     assert fired == [1]
 
 
-@GAP
 def test_a_weakref_to_a_dropped_gradient_dies() -> None:
     result = _gradient_array()
     ref = weakref.ref(result)
@@ -47,7 +38,6 @@ def test_a_weakref_to_a_dropped_gradient_dies() -> None:
     assert ref() is None
 
 
-@GAP
 def test_the_owner_may_resize_a_gradient() -> None:
     result = _gradient_array()
     result.resize(20)

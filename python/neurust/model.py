@@ -152,6 +152,7 @@ class TwoLayerNet:
         self.history_: np.ndarray | None = None
         """The loss before each step of the last ``fit`` (kept when it is interrupted)."""
         self._native: dict[str, Any] | None = None
+        self._native_state: Any = None
         # One call at a time per net: fit runs without the GIL, and another
         # thread's step or load_parameters must wait for it, not tear it.
         self._lock = threading.RLock()
@@ -241,6 +242,12 @@ class TwoLayerNet:
         # Rust these are the model's own arrays, for torch and JAX copies.
         if self._native is None:
             self._native = {name: self.backend.from_numpy(v) for name, v in self._params.items()}
+            # A backend with per-net native state (Rust: shape and workspace) binds it here.
+            bind = getattr(self.backend, "net_parameters", None)
+            if bind is not None:
+                state = getattr(self, "_native_state", None)  # None in a net pickled before it
+                self._native = bind(self._native, state, self.activation)
+                self._native_state = getattr(self._native, "state", None)
         return self._native
 
     def _adopt_native(self, native: Mapping[str, Any]) -> None:
@@ -679,6 +686,7 @@ class TwoLayerNet:
         state = self.__dict__.copy()
         del state["_lock"]
         state["_native"] = None
+        state["_native_state"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
