@@ -10,8 +10,10 @@ import gc
 import weakref
 
 import numpy as np
+import pytest
 
 import neurust as nr
+from neurust import _core
 
 
 def _gradient_array() -> np.ndarray:
@@ -48,3 +50,18 @@ def test_the_owner_may_resize_a_kernel_result() -> None:
     result = nr.relu(np.ones(10))
     result.resize(20)
     assert result.shape == (20,)
+
+
+@pytest.mark.parametrize("kind", ["gradient", "step", "train_step"])
+def test_no_result_outlives_its_last_reference(kind: str) -> None:
+    x, y = np.ones((5, 4)), np.ones((5, 1))
+    w1, w2 = np.ones((4, 3)), np.ones((3, 1))
+    if kind == "gradient":
+        result = _core.mlp_gradients(x, y, w1, None, w2, None, "relu", "sum")[1]
+    elif kind == "step":
+        result = _core.mlp_step(w1, w1, 0.1)
+    else:
+        result = _core.mlp_train_step(x, y, w1, None, w2, None, "relu", "sum", 0.1)[1]
+    ref = weakref.ref(result)
+    del result
+    assert ref() is None  # freed at once, without a garbage collection

@@ -241,12 +241,15 @@ class TwoLayerNet:
         # Converted once and reused until the parameters change: for numpy and
         # Rust these are the model's own arrays, for torch and JAX copies.
         if self._native is None:
-            self._native = {name: self.backend.from_numpy(v) for name, v in self._params.items()}
-            # A backend with per-net native state (Rust: shape and workspace) binds it here.
+            # A backend with per-net native state (Rust: shape and workspace) binds it to
+            # the net's own arrays instead.
             bind = getattr(self.backend, "net_parameters", None)
-            if bind is not None:
-                state = getattr(self, "_native_state", None)  # None in a net pickled before it
-                self._native = bind(self._native, state, self.activation)
+            if bind is None:
+                from_numpy = self.backend.from_numpy
+                self._native = {name: from_numpy(v) for name, v in self._params.items()}
+            else:
+                state = getattr(self, "_native_state", None)  # absent in a net pickled before
+                self._native = bind(self._params, state, self.activation)
                 self._native_state = getattr(self._native, "state", None)
         return self._native
 

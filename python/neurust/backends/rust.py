@@ -56,12 +56,18 @@ class RustBackend(BaseBackend):
     # callers of this backend and of `_core` who bypass the net.
 
     def net_parameters(self, params: Params, state: Any, activation: str) -> NetParams:
-        """``params`` carrying a net's native state: ``state`` if it still fits, else a new one."""
-        if not _fits(state, params, activation):
+        """A net's own arrays carrying its native state: ``state``, or a new one the first time.
+
+        The net's arrays are already what the kernels read (C-contiguous, of its dtype), so
+        they pass as they are. A net's shape, activation and dtype never change, so the state
+        made for its first parameters serves every later set (each call still checks the
+        arrays against it).
+        """
+        if state is None:
             state = _core.TwoLayer.of_parameters(
                 params["w1"], params.get("b1"), params["w2"], params.get("b2"), activation
             )
-        return NetParams(params, state)
+        return _carrying(params, state)
 
     def mlp_forward(self, x: np.ndarray, params: Params, activation: str) -> np.ndarray:
         p = _with_state(params, activation)
@@ -91,13 +97,13 @@ class RustBackend(BaseBackend):
         loss, w1, b1, w2, b2 = p.state.train_step(
             x, y, p["w1"], p.get("b1"), p["w2"], p.get("b2"), reduction, lr
         )
-        return loss, NetParams(_params(w1, b1, w2, b2), p.state)
+        return loss, _carrying(_params(w1, b1, w2, b2), p.state)
 
     def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
         """New parameters ``w - lr * dw``, numpy's bits in one pass (the inputs are left alone)."""
         stepped = {name: _core.mlp_step(value, grads[name], lr) for name, value in params.items()}
         state = getattr(params, "state", None)
-        return stepped if state is None else NetParams(stepped, state)
+        return stepped if state is None else _carrying(stepped, state)
 
     def mlp_fit(
         self,
@@ -134,26 +140,21 @@ class RustBackend(BaseBackend):
 
 
 class NetParams(dict[str, Any]):
-    """Parameter arrays by name, carrying the net's native state (a ``_core.TwoLayer``)."""
+    """Parameter arrays by name, carrying the net's native state (a ``_core.TwoLayer``).
+
+    Made by :func:`_carrying`: dict's own constructor, without a Python ``__init__``, as a
+    net makes one per step.
+    """
 
     __slots__ = ("state",)
-
-    def __init__(self, params: Mapping[str, Any], state: Any) -> None:
-        super().__init__(params)
-        self.state = state
+    state: Any
 
 
-def _fits(state: Any, params: Params, activation: str) -> bool:
-    """Whether ``state`` is a ``_core.TwoLayer`` for parameters shaped as ``params``."""
-    if not isinstance(state, _core.TwoLayer) or state.activation != activation:
-        return False
-    w1, w2 = params.get("w1"), params.get("w2")
-    shapes = (getattr(w1, "shape", None), getattr(w2, "shape", None), "b1" in params)
-    return shapes == (
-        (state.input_dim, state.hidden_dim),
-        (state.hidden_dim, state.output_dim),
-        state.bias,
-    )
+def _carrying(params: Mapping[str, Any], state: Any) -> NetParams:
+    """``params`` as a :class:`NetParams` carrying ``state``."""
+    carrying = NetParams(params)
+    carrying.state = state
+    return carrying
 
 
 def _with_state(params: Params, activation: str) -> NetParams:
@@ -163,7 +164,7 @@ def _with_state(params: Params, activation: str) -> NetParams:
     state = _core.TwoLayer.of_parameters(
         params["w1"], params.get("b1"), params["w2"], params.get("b2"), activation
     )
-    return NetParams(params, state)
+    return _carrying(params, state)
 
 
 def _stopped(stopped: Any) -> BaseException:
