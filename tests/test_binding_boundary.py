@@ -36,6 +36,7 @@ def test_no_binding_source_imports_a_neurust_module() -> None:
 
 
 _BLOCKED_CHILD = """
+import sys
 import numpy as np
 import neurust as nr
 from neurust import _core
