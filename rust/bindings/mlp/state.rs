@@ -16,14 +16,31 @@ use crate::kernels::mlp::{TwoLayer, Workspace};
 /// batch) is freed after its call.
 const KEPT_MAX_BYTES: usize = 32 << 20;
 
-/// The native state of one two-layer net: what its shape is and, per dtype,
-/// the workspace of its last evaluation, kept for the next. A training loop
-/// calls `gradients` with the same net and batch every step, and fresh
-/// buffers are fresh pages to fault in every call.
+/// A two-layer network's native state: its shape, activation and the
+/// buffers it keeps between calls (one object per net; nothing is shared
+/// between nets). The parameters stay the caller's arrays, passed to each
+/// call and checked against the shape.
 ///
-/// Each net holds its own, so two threads training two nets share nothing.
-/// Two threads using one object at once do not wait for each other either:
-/// the second finds the workspace taken and makes its own for the call.
+/// Parameters
+/// ----------
+/// input_dim, hidden_dim, output_dim : int
+///     At least 1.
+/// activation : {"relu", "sigmoid"}
+/// bias : bool
+///     Whether the layers add biases ``b1`` and ``b2``.
+///
+/// Examples
+/// --------
+/// >>> core = _core.TwoLayer(3, 1, 1, "relu", False)
+/// >>> core.forward([[2.0, 3.0, 4.0]], [[1.0], [-1.0], [5.0]], None, [[1.0]], None)
+/// array([[19.]])
+//
+// Per dtype it keeps the workspace of the net's last evaluation for the
+// next: a training loop calls `gradients` with the same net and batch every
+// step, and fresh buffers are fresh pages to fault in every call. Each net
+// holds its own, so two threads training two nets share nothing; two threads
+// using one object at once do not wait for each other either: the second
+// finds the workspace taken and makes its own for the call.
 #[pyclass(name = "TwoLayer", module = "neurust._core", frozen)]
 pub struct NetState {
     pub net: TwoLayer,
@@ -134,24 +151,6 @@ impl<T: Kept> Drop for KeptWorkspace<'_, T> {
     }
 }
 
-/// A two-layer network's native state: its shape, activation and the
-/// buffers it keeps between calls (one object per net; nothing is shared
-/// between nets). The parameters stay the caller's arrays, passed to each
-/// call and checked against the shape.
-///
-/// Parameters
-/// ----------
-/// input_dim, hidden_dim, output_dim : int
-///     At least 1.
-/// activation : {"relu", "sigmoid"}
-/// bias : bool
-///     Whether the layers add biases ``b1`` and ``b2``.
-///
-/// Examples
-/// --------
-/// >>> core = _core.TwoLayer(3, 1, 1, "relu", False)
-/// >>> core.forward([[2.0, 3.0, 4.0]], [[1.0], [-1.0], [5.0]], None, [[1.0]], None)
-/// array([[19.]])
 #[pymethods]
 impl NetState {
     #[new]
