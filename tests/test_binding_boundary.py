@@ -234,3 +234,16 @@ def test_the_stepped_parameters_carry_the_state_to_the_next_step() -> None:
     _, grads = backend.mlp_gradients(x, y, stepped, "relu", "sum")
     again = backend.mlp_step(stepped, grads, 1e-3)
     assert again.state is state  # type: ignore[attr-defined]
+
+
+def test_a_backend_loop_of_gradients_and_steps_keeps_one_state() -> None:
+    backend = nr.get_backend("rust")
+    x, y = np.ones((5, 3)), np.ones((5, 1))
+    params: dict = {"w1": np.ones((3, 4)), "w2": np.ones((4, 1))}
+    _, grads = backend.mlp_gradients(x, y, params, "relu", "sum")
+    params = backend.mlp_step(params, grads, 1e-3)
+    state = params.state  # type: ignore[attr-defined]
+    for _ in range(3):
+        _, grads = backend.mlp_gradients(x, y, params, "relu", "sum")
+        params = backend.mlp_step(params, grads, 1e-3)
+        assert params.state is state  # type: ignore[attr-defined]

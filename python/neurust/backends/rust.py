@@ -47,8 +47,9 @@ class RustBackend(BaseBackend):
     #
     # Each call runs on a `_core.TwoLayer`, the net's native state (its shape and the workspace
     # it keeps between calls). A net holds its own (see `net_parameters`) and its parameters
-    # carry it here as a `NetParams`; plain dicts get one per call, and the parameters that
-    # mlp_step and mlp_train_step return carry it on to the next step.
+    # carry it here as a `NetParams`; plain dicts get one per call, and the gradients and
+    # parameters that mlp_gradients, mlp_step and mlp_train_step return carry it on to a
+    # loop's next step.
     #
     # Where each check lives: the net's methods (neurust.model) check the user's arguments once,
     # in Python (`steps`, `lr`, `batch_size`, names, data shapes); this module passes them on
@@ -86,7 +87,8 @@ class RustBackend(BaseBackend):
         loss, dw1, db1, dw2, db2 = p.state.gradients(
             x, y, p["w1"], p.get("b1"), p["w2"], p.get("b2"), reduction
         )
-        return loss, _params(dw1, db1, dw2, db2)
+        # The gradients carry the state too, so that mlp_step hands it on to a loop's next step.
+        return loss, _carrying(_params(dw1, db1, dw2, db2), p.state)
 
     def mlp_train_step(
         self, x: np.ndarray, y: np.ndarray, params: Params, activation: str, reduction: str,
@@ -102,7 +104,7 @@ class RustBackend(BaseBackend):
     def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
         """New parameters ``w - lr * dw``, numpy's bits in one pass (the inputs are left alone)."""
         stepped = {name: _core.mlp_step(value, grads[name], lr) for name, value in params.items()}
-        state = getattr(params, "state", None)
+        state = getattr(params, "state", None) or getattr(grads, "state", None)
         return stepped if state is None else _carrying(stepped, state)
 
     def mlp_fit(
@@ -140,7 +142,7 @@ class RustBackend(BaseBackend):
 
 
 class NetParams(dict[str, Any]):
-    """Parameter arrays by name, carrying the net's native state (a ``_core.TwoLayer``).
+    """Arrays by name shaped like a net's parameters, carrying its state (``_core.TwoLayer``).
 
     Made by :func:`_carrying`: dict's own constructor, without a Python ``__init__``, as a
     net makes one per step.
