@@ -117,15 +117,16 @@ def test_the_rust_backend_turns_fit_stopped_into_the_one_non_finite_message() ->
     assert str(error) == non_finite_message(stopped.loss, stopped.steps_done, 1e30)
     assert error.steps_done == stopped.steps_done  # type: ignore[attr-defined]
     np.testing.assert_array_equal(error.params["w1"], stopped.params["w1"])  # type: ignore[attr-defined]
-    assert error.__suppress_context__
+    assert error.__context__ is None and error.__cause__ is None
 
 
 def test_the_rust_backend_reraises_the_callbacks_own_exception() -> None:
     x, y, w1, w2 = _diverging()
+    reason = KeyError("why")
     problem = LookupError("from the callback")
 
     def callback(done: int, loss: float) -> None:
-        raise problem
+        raise problem from reason
 
     with pytest.raises(LookupError) as info:
         nr.get_backend("rust").mlp_fit(
@@ -133,6 +134,7 @@ def test_the_rust_backend_reraises_the_callbacks_own_exception() -> None:
             callback=callback, callback_every=2,
         )  # fmt: skip
     assert info.value is problem
+    assert info.value.__cause__ is reason  # the callback's own chain, untouched
     assert info.value.steps_done == 2  # type: ignore[attr-defined]
 
 
@@ -247,3 +249,13 @@ def test_a_backend_loop_of_gradients_and_steps_keeps_one_state() -> None:
         _, grads = backend.mlp_gradients(x, y, params, "relu", "sum")
         params = backend.mlp_step(params, grads, 1e-3)
         assert params.state is state  # type: ignore[attr-defined]
+
+
+def test_parameters_carrying_a_state_copy_and_pickle_as_plain_dicts() -> None:
+    backend = nr.get_backend("rust")
+    params = {"w1": np.ones((3, 4)), "w2": np.ones((4, 1))}
+    x, y = np.ones((2, 3)), np.ones((2, 1))
+    _, stepped = backend.mlp_train_step(x, y, params, "relu", "sum", 0.1)
+    for again in (pickle.loads(pickle.dumps(stepped)), copy.deepcopy(stepped), copy.copy(stepped)):
+        assert type(again) is dict and again.keys() == stepped.keys()
+        np.testing.assert_array_equal(again["w1"], stepped["w1"])

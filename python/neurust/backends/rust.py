@@ -88,7 +88,7 @@ class RustBackend(BaseBackend):
             x, y, p["w1"], p.get("b1"), p["w2"], p.get("b2"), reduction
         )
         # The gradients carry the state too, so that mlp_step hands it on to a loop's next step.
-        return loss, _carrying(_params(dw1, db1, dw2, db2), p.state)
+        return loss, _carried(p.state, dw1, db1, dw2, db2)
 
     def mlp_train_step(
         self, x: np.ndarray, y: np.ndarray, params: Params, activation: str, reduction: str,
@@ -99,13 +99,14 @@ class RustBackend(BaseBackend):
         loss, w1, b1, w2, b2 = p.state.train_step(
             x, y, p["w1"], p.get("b1"), p["w2"], p.get("b2"), reduction, lr
         )
-        return loss, _carrying(_params(w1, b1, w2, b2), p.state)
+        return loss, _carried(p.state, w1, b1, w2, b2)
 
     def mlp_step(self, params: Params, grads: Params, lr: float) -> Params:
         """New parameters ``w - lr * dw``, numpy's bits in one pass (the inputs are left alone)."""
-        stepped = {name: _core.mlp_step(value, grads[name], lr) for name, value in params.items()}
-        state = getattr(params, "state", None) or getattr(grads, "state", None)
-        return stepped if state is None else _carrying(stepped, state)
+        step = _core.mlp_step
+        stepped = NetParams({name: step(value, grads[name], lr) for name, value in params.items()})
+        stepped.state = getattr(params, "state", None) or getattr(grads, "state", None)
+        return stepped
 
     def mlp_fit(
         self,
@@ -137,8 +138,11 @@ class RustBackend(BaseBackend):
                 callback=callback, callback_every=callback_every,
             )  # fmt: skip
         except _core.FitStopped as stopped:
-            raise _stopped(stopped) from None
-        return params, history
+            error = _stopped(stopped)
+        else:
+            return params, history
+        # Raised outside the handler, so the error keeps its own cause and context.
+        raise error
 
 
 class NetParams(dict[str, Any]):
@@ -150,6 +154,11 @@ class NetParams(dict[str, Any]):
 
     __slots__ = ("state",)
     state: Any
+    """A ``_core.TwoLayer``, or None for arrays not yet tied to a net."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copied and pickled as the plain dict it is to the user; the state stays behind.
+        return (dict, (dict(self),))
 
 
 def _carrying(params: Mapping[str, Any], state: Any) -> NetParams:
@@ -161,8 +170,9 @@ def _carrying(params: Mapping[str, Any], state: Any) -> NetParams:
 
 def _with_state(params: Params, activation: str) -> NetParams:
     """``params`` with a native state: their own when they carry one for ``activation``."""
-    if isinstance(params, NetParams) and params.state.activation == activation:
-        return params
+    if type(params) is NetParams and params.state is not None:
+        if params.state.activation == activation:
+            return params
     state = _core.TwoLayer.of_parameters(
         params["w1"], params.get("b1"), params["w2"], params.get("b2"), activation
     )
@@ -178,9 +188,10 @@ def _stopped(stopped: Any) -> BaseException:
     return attach(error, stopped.params, stopped.history)
 
 
-def _params(w1: np.ndarray, b1: Any, w2: np.ndarray, b2: Any) -> Params:
-    """The four arrays as a parameter (or gradient) dict, without absent biases."""
-    params: Params = {"w1": w1, "w2": w2}
+def _carried(state: Any, w1: np.ndarray, b1: Any, w2: np.ndarray, b2: Any) -> NetParams:
+    """The four arrays as parameters (or gradients) carrying ``state``, without absent biases."""
+    params = NetParams(w1=w1, w2=w2)
     if b1 is not None:
         params["b1"], params["b2"] = b1, b2
+    params.state = state
     return params
