@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import pickle
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -259,3 +260,17 @@ def test_parameters_carrying_a_state_copy_and_pickle_as_plain_dicts() -> None:
     for again in (pickle.loads(pickle.dumps(stepped)), copy.deepcopy(stepped), copy.copy(stepped)):
         assert type(again) is dict and again.keys() == stepped.keys()
         np.testing.assert_array_equal(again["w1"], stepped["w1"])
+
+
+def test_a_stopped_fit_leaves_no_reference_to_the_data() -> None:
+    x, y = np.zeros((1, 1)), np.full((1, 1), np.nan)
+    net = nr.TwoLayerNet(1, 1, 1, seed=0)
+    before = (sys.getrefcount(x), sys.getrefcount(y))
+    try:
+        net.fit(x, y, steps=1, lr=0.0)
+    except FloatingPointError:
+        pass
+    else:
+        pytest.fail("a NaN target did not stop the fit")
+    # No cycle through the raising frames holds them until a garbage collection.
+    assert (sys.getrefcount(x), sys.getrefcount(y)) == before

@@ -141,8 +141,13 @@ class RustBackend(BaseBackend):
             error = _stopped(stopped)
         else:
             return params, history
-        # Raised outside the handler, so the error keeps its own cause and context.
-        raise error
+        # Raised outside the handler, so the error keeps its own cause and context; the
+        # local goes at once, else its traceback (through this frame) would keep x and y
+        # alive until a garbage collection.
+        try:
+            raise error
+        finally:
+            del error
 
 
 class NetParams(dict[str, Any]):
