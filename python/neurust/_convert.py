@@ -1,12 +1,12 @@
-"""Slow-path argument conversion for the compiled kernels, and the one rule for result dtypes.
+"""Argument conversion for the Python API, by the compiled kernels' one rule for result dtypes.
 
 The Rust bindings accept aligned, C-contiguous float32/float64 ndarrays
-directly. Everything else (lists, integer and bool arrays, strided views,
-non-native byte order) comes here once, following numpy's conversion rules,
-and either leaves as such an array or raises an error naming the argument.
-The backends' ``from_numpy`` and the models' argument checks use the same
-functions, so a masked array or a tensor that requires grad gets one answer
-everywhere.
+directly and convert everything else (lists, integer and bool arrays, strided
+views, non-native byte order) themselves, following numpy's conversion rules,
+with errors that name the argument. The functions here call that same code
+(``_core._as_float_arrays``, ``_core._reject_masked``), so the backends'
+``from_numpy`` and the models' argument checks give a masked array or a tensor
+that requires grad one answer everywhere, and the rule is written once.
 """
 
 from __future__ import annotations
@@ -16,17 +16,12 @@ from typing import Any
 
 import numpy as np
 
-_ACCEPTED = "a real array of float32, float64, integer or bool values"
-_COMPUTED = ("float32", "float64")
+from neurust import _core
 
 
 def reject_masked(obj: Any, name: str) -> None:
     """Raise TypeError if ``obj`` is a masked array: the kernels would silently drop its mask."""
-    if isinstance(obj, np.ma.MaskedArray):
-        raise TypeError(
-            f"{name} is a masked array; neurust ignores masks, so pass "
-            f"{name}.filled(value) or {name}.compressed() (numpy.ma's functions honour the mask)"
-        )
+    _core._reject_masked(obj, name)
 
 
 def as_array(obj: Any, name: str) -> np.ndarray:
@@ -49,34 +44,6 @@ def as_array(obj: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} could not be converted to an array: {exc}") from None
 
 
-def _too_large_int(obj: Any, array: np.ndarray) -> bool:
-    """Whether numpy made an object array because ``obj`` holds ints beyond 64 bits."""
-    if array.dtype.kind != "O" or array.size == 0:
-        return False
-    items = array.ravel().tolist()
-    if not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
-        return False
-    # An object array of small ints (made by the caller) holds none too large.
-    return any(not -(1 << 63) <= item < 1 << 64 for item in items)
-
-
-def _checked_kind(obj: Any, array: np.ndarray, name: str) -> None:
-    """Raise TypeError unless ``array`` holds bools, integers or floats."""
-    dtype = array.dtype
-    if dtype.kind in "biuf":
-        return
-    if _too_large_int(obj, array):
-        raise TypeError(
-            f"{name} holds integers too large for int64 or uint64; "
-            f"expected {_ACCEPTED} (convert them to float first)"
-        )
-    # An object array is named by its dtype; None, dicts and other
-    # non-numbers (which numpy wraps in one) are named by their type.
-    wrapped = dtype.kind == "O" and not isinstance(obj, np.ndarray)
-    what = f"type {type(obj).__name__}" if wrapped else f"dtype {dtype}"
-    raise TypeError(f"{name} has {what}; expected {_ACCEPTED}")
-
-
 def result_dtype(*dtypes: np.dtype) -> np.dtype:
     """The dtype a kernel computes and returns for arguments of ``dtypes``.
 
@@ -93,7 +60,9 @@ def as_float_arrays(args: Sequence[tuple[Any, str]]) -> list[np.ndarray]:
     """Each ``(obj, name)`` of ``args`` as an aligned C-contiguous array of their result dtype.
 
     The dtype is :func:`result_dtype` of all of them, so the kernels follow
-    numpy's promotion for every pair of input dtypes.
+    numpy's promotion for every pair of input dtypes. The compiled module
+    applies this rule to any argument that is not already such an array;
+    this is that same code, for the Python API's own checks.
 
     Raises
     ------
@@ -104,23 +73,7 @@ def as_float_arrays(args: Sequence[tuple[Any, str]]) -> list[np.ndarray]:
     ValueError
         If an argument is a ragged sequence that numpy cannot make an array of.
     """
-    arrays = []
-    for obj, name in args:
-        array = as_array(obj, name)
-        _checked_kind(obj, array, name)
-        arrays.append(array)
-    target = result_dtype(*(array.dtype for array in arrays))
-    if target.name not in _COMPUTED:
-        culprits = [
-            f"{name} has dtype {array.dtype}"
-            for (_, name), array in zip(args, arrays, strict=True)
-            if array.dtype.kind == "f" and array.dtype.name not in _COMPUTED
-        ]
-        raise TypeError(
-            f"{'; '.join(culprits)}: the result would be {target.name}, but neurust computes "
-            f"float32 and float64 only; expected {_ACCEPTED}"
-        )
-    return [np.require(array, dtype=target, requirements=["C", "A"]) for array in arrays]
+    return _core._as_float_arrays(list(args))
 
 
 def as_float_array(obj: Any, name: str) -> np.ndarray:

@@ -10,9 +10,13 @@ _Float: TypeAlias = np.float32 | np.float64
 _Array: TypeAlias = npt.NDArray[Any]
 
 __all__ = [
+    "FitStopped",
     "Network",
+    "TwoLayer",
     "__version__",
+    "_as_float_arrays",
     "_load_openblas",
+    "_reject_masked",
     "_use_openblas",
     "build_info",
     "get_num_threads",
@@ -108,6 +112,108 @@ def mlp_fit(
     callback: Callable[[int, float], object] | None = None,
     callback_every: int | None = None,
 ) -> _Array: ...
+def _as_float_arrays(args: list[tuple[Any, str]], /) -> list[_Array]: ...
+def _reject_masked(obj: object, name: str, /) -> None: ...
+
+class FitStopped(BaseException):
+    """A fit that stopped before its last step, with its state (see ``mlp_fit``)."""
+
+    reason: str
+    """``"non-finite"``, ``"interrupted"`` or ``"callback"``."""
+    steps_done: int
+    history: _Array
+    params: dict[str, _Array]
+    loss: float | None
+    lr: float
+    cause: BaseException | None
+
+@final
+class TwoLayer:
+    """A two-layer net's native state: its shape, activation and kept workspace."""
+
+    def __new__(
+        cls, input_dim: int, hidden_dim: int, output_dim: int, activation: str, bias: bool, /
+    ) -> TwoLayer: ...
+    @staticmethod
+    def of_parameters(
+        w1: npt.ArrayLike,
+        b1: npt.ArrayLike | None,
+        w2: npt.ArrayLike,
+        b2: npt.ArrayLike | None,
+        activation: str,
+        /,
+    ) -> TwoLayer: ...
+    @property
+    def input_dim(self) -> int: ...
+    @property
+    def hidden_dim(self) -> int: ...
+    @property
+    def output_dim(self) -> int: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def bias(self) -> bool: ...
+    def forward(
+        self,
+        x: npt.ArrayLike,
+        w1: npt.ArrayLike,
+        b1: npt.ArrayLike | None,
+        w2: npt.ArrayLike,
+        b2: npt.ArrayLike | None,
+        /,
+    ) -> _Array: ...
+    def loss(
+        self,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        w1: npt.ArrayLike,
+        b1: npt.ArrayLike | None,
+        w2: npt.ArrayLike,
+        b2: npt.ArrayLike | None,
+        reduction: str = "sum",
+        /,
+    ) -> _Float: ...
+    def gradients(
+        self,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        w1: npt.ArrayLike,
+        b1: npt.ArrayLike | None,
+        w2: npt.ArrayLike,
+        b2: npt.ArrayLike | None,
+        reduction: str = "sum",
+        /,
+    ) -> tuple[_Float, _Array, _Array | None, _Array, _Array | None]: ...
+    def train_step(
+        self,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        w1: npt.ArrayLike,
+        b1: npt.ArrayLike | None,
+        w2: npt.ArrayLike,
+        b2: npt.ArrayLike | None,
+        reduction: str,
+        lr: float,
+        /,
+    ) -> tuple[_Float, _Array, _Array | None, _Array, _Array | None]: ...
+    def fit(
+        self,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        w1: _Array,
+        b1: _Array | None,
+        w2: _Array,
+        b2: _Array | None,
+        /,
+        *,
+        steps: int,
+        lr: float,
+        reduction: str = "sum",
+        batch_size: int | None = None,
+        callback: Callable[[int, float], object] | None = None,
+        callback_every: int | None = None,
+    ) -> _Array: ...
+
 def set_num_threads(n: int, /) -> None: ...
 def get_num_threads() -> int: ...
 def build_info() -> dict[str, Any]: ...

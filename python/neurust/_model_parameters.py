@@ -60,6 +60,7 @@ class NetParameters:
         self.history_: np.ndarray | None = None
         """The loss before each step of the last ``fit`` (kept when it is interrupted)."""
         self._native: dict[str, Any] | None = None
+        self._native_state: Any = None
         # One call at a time per net: fit runs without the GIL, and another
         # thread's step or load_parameters must wait for it, not tear it.
         self._lock = threading.RLock()
@@ -148,7 +149,16 @@ class NetParameters:
         # Converted once and reused until the parameters change: for numpy and
         # Rust these are the model's own arrays, for torch and JAX copies.
         if self._native is None:
-            self._native = {name: self.backend.from_numpy(v) for name, v in self._params.items()}
+            # A backend with per-net native state (Rust: shape and workspace) binds it to
+            # the net's own arrays instead.
+            bind = getattr(self.backend, "net_parameters", None)
+            if bind is None:
+                from_numpy = self.backend.from_numpy
+                self._native = {name: from_numpy(v) for name, v in self._params.items()}
+            else:
+                state = getattr(self, "_native_state", None)  # absent in a net pickled before
+                self._native = bind(self._params, state, self.activation)
+                self._native_state = getattr(self._native, "state", None)
         return self._native
 
     def _adopt_native(self, native: Mapping[str, Any]) -> None:

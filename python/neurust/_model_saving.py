@@ -99,6 +99,7 @@ class Saving(NetParameters):
         state = self.__dict__.copy()
         del state["_lock"]
         state["_native"] = None
+        state["_native_state"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

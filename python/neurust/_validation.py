@@ -26,7 +26,8 @@ def positive_int(value: Any, name: str, *, at_most: int | None = sys.maxsize) ->
     """``value`` as an int of at least 1 (and at most ``at_most``, when given).
 
     The default bound is what the compiled kernels can index; pass None for a
-    count that never reaches them.
+    count that never reaches them. The compiled module applies the same rule,
+    with these messages, to the counts passed to it directly.
     """
     if _not_a_number(value) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")

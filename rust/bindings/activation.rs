@@ -2,8 +2,9 @@
 
 use numpy::prelude::*;
 use numpy::PyArrayDyn;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 
 use super::convert::{
     as_slice, as_slice_mut, float_array, float_arrays, maybe_detached, new_array, out_array,
@@ -15,7 +16,7 @@ fn unary<'py>(
     act: Activation,
     x: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let x = float_array(x, "x")?;
     if x.is_f64() {
         unary_typed::<f64>(act, f64::from_array(x)?, out)
@@ -28,7 +29,7 @@ fn unary_typed<'py, T: PyFloat>(
     act: Activation,
     x: Bound<'py, PyArrayDyn<T>>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = x.py();
     match out {
         None => unary_into(act, &x, new_array::<T>(py, x.shape())?),
@@ -42,7 +43,7 @@ fn unary_into<'py, T: PyFloat>(
     act: Activation,
     x: &Bound<'py, PyArrayDyn<T>>,
     result: Bound<'py, PyArrayDyn<T>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = x.py();
     let len = x.len();
     if result.data() == x.data() {
@@ -70,10 +71,10 @@ fn gradient<'py>(
     x: &Bound<'py, PyAny>,
     grad: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let ([x, grad], any_f64) = float_arrays([(x, "x"), (grad, "grad")])?;
     if x.shape() != grad.shape() {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "grad has shape {}, but x has shape {}; they must match",
             shape_str(grad.shape()),
             shape_str(x.shape())
@@ -91,7 +92,7 @@ fn gradient_typed<'py, T: PyFloat>(
     x: Bound<'py, PyArrayDyn<T>>,
     grad: Bound<'py, PyArrayDyn<T>>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = x.py();
     match out {
         None => gradient_into(act, &x, &grad, new_array::<T>(py, x.shape())?),
@@ -105,7 +106,7 @@ fn gradient_into<'py, T: PyFloat>(
     x: &Bound<'py, PyArrayDyn<T>>,
     grad: &Bound<'py, PyArrayDyn<T>>,
     result: Bound<'py, PyArrayDyn<T>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = x.py();
     let len = x.len();
     // SAFETY: all three are C-contiguous and aligned; inputs that share
@@ -152,7 +153,7 @@ fn gradient_into<'py, T: PyFloat>(
 fn relu_py<'py>(
     x: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     unary(Activation::Relu, x, out)
 }
 
@@ -189,7 +190,7 @@ fn relu_py<'py>(
 fn sigmoid_py<'py>(
     x: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     unary(Activation::Sigmoid, x, out)
 }
 
@@ -220,7 +221,7 @@ fn sigmoid_py<'py>(
 fn step_py<'py>(
     x: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     unary(Activation::Step, x, out)
 }
 
@@ -256,7 +257,7 @@ fn relu_grad_py<'py>(
     x: &Bound<'py, PyAny>,
     grad: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     gradient(Activation::Relu, x, grad, out)
 }
 
@@ -291,7 +292,7 @@ fn sigmoid_grad_py<'py>(
     x: &Bound<'py, PyAny>,
     grad: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     gradient(Activation::Sigmoid, x, grad, out)
 }
 

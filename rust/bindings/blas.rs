@@ -4,8 +4,9 @@ use std::ffi::{c_char, CStr};
 use std::sync::OnceLock;
 
 use libloading::Library;
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 
 use crate::kernels::blas::{self, Cblas, GemmFn, GetThreadsFn, SetThreadsFn};
 
@@ -71,13 +72,13 @@ fn load(path: &str) -> Result<Cblas, libloading::Error> {
 /// runs large products on it. Called once at import; later calls do nothing.
 /// Returns the library's name and version.
 #[pyfunction(name = "_load_openblas", signature = (path, /))]
-fn load_openblas_py(py: Python<'_>, path: &str) -> PyResult<&'static str> {
+fn load_openblas_py(py: Python<'_>, path: &str) -> Result<&'static str> {
     if let Some(lib) = blas::installed() {
         return Ok(lib.name);
     }
-    let lib = py.detach(|| load(path)).map_err(|error| {
-        PyOSError::new_err(format!("cannot load OpenBLAS from {path}: {error}"))
-    })?;
+    let lib = py
+        .detach(|| load(path))
+        .map_err(|error| Error::Os(format!("cannot load OpenBLAS from {path}: {error}")))?;
     // SAFETY: the pointers are scipy-openblas64's CBLAS entry points, which
     // are thread-safe, and the library is never unloaded (see `load`).
     unsafe { blas::install(lib) };

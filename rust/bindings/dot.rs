@@ -2,8 +2,9 @@
 
 use numpy::prelude::*;
 use numpy::PyArrayDyn;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 
 use super::convert::{
     as_slice, as_slice_mut, float_arrays, maybe_detached, new_array, scalar, shape_str, PyFloat,
@@ -13,11 +14,11 @@ use crate::kernels::dot::{weighted_sum, weighted_sum_rows};
 fn weighted_sum_typed<'py, T: PyFloat>(
     inputs: Bound<'py, PyArrayDyn<T>>,
     weights: Bound<'py, PyArrayDyn<T>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = inputs.py();
     let (in_shape, w_shape) = (inputs.shape(), weights.shape());
     if w_shape.len() != 1 {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "weights must be 1-D (one weight per input), but has shape {}",
             shape_str(w_shape)
         )));
@@ -28,7 +29,7 @@ fn weighted_sum_typed<'py, T: PyFloat>(
     match *in_shape {
         [n] => {
             if n != w_shape[0] {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::value(format!(
                     "weights has shape {}, but inputs has shape {}; they must have the same length",
                     shape_str(w_shape),
                     shape_str(in_shape)
@@ -39,7 +40,7 @@ fn weighted_sum_typed<'py, T: PyFloat>(
         }
         [rows, cols] => {
             if cols != w_shape[0] {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::value(format!(
                     "weights has shape {}, but inputs has {cols} columns",
                     shape_str(w_shape)
                 )));
@@ -50,7 +51,7 @@ fn weighted_sum_typed<'py, T: PyFloat>(
             maybe_detached(py, x.len(), || weighted_sum_rows(x, w, out));
             Ok(result.into_any())
         }
-        _ => Err(PyValueError::new_err(format!(
+        _ => Err(Error::value(format!(
             "inputs must be 1-D (one sample) or 2-D (one sample per row), but has shape {}",
             shape_str(in_shape)
         ))),
@@ -91,7 +92,7 @@ fn weighted_sum_typed<'py, T: PyFloat>(
 fn weighted_sum_py<'py>(
     inputs: &Bound<'py, PyAny>,
     weights: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let ([inputs, weights], any_f64) = float_arrays([(inputs, "inputs"), (weights, "weights")])?;
     if any_f64 {
         weighted_sum_typed::<f64>(f64::from_array(inputs)?, f64::from_array(weights)?)

@@ -1,7 +1,9 @@
 //! Thread count and build information.
 
-use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 use pyo3::types::{PyBool, PyDict, PyList};
 
 use crate::kernels::simd::{self, Level};
@@ -29,9 +31,9 @@ const MAX_THREADS: i64 = parallel::MAX_THREADS as i64;
 /// >>> nr.get_num_threads()
 /// 1
 #[pyfunction(name = "set_num_threads", signature = (n, /))]
-fn set_num_threads_py(n: &Bound<'_, PyAny>) -> PyResult<()> {
-    let not_an_int = || -> PyResult<PyErr> {
-        Ok(PyTypeError::new_err(format!(
+fn set_num_threads_py(n: &Bound<'_, PyAny>) -> Result<()> {
+    let not_an_int = || -> Result<Error> {
+        Ok(Error::type_(format!(
             "n must be an int, got {}",
             n.get_type().name()?
         )))
@@ -46,7 +48,7 @@ fn set_num_threads_py(n: &Bound<'_, PyAny>) -> PyResult<()> {
         Err(_) => return Err(not_an_int()?),
     };
     if !(1..=MAX_THREADS).contains(&threads) {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "n must be between 1 and {MAX_THREADS}, got {n}"
         )));
     }
@@ -101,7 +103,7 @@ fn simd_features() -> Vec<&'static str> {
 /// >>> nr.build_info()["profile"]
 /// 'release'
 #[pyfunction(name = "build_info")]
-fn build_info_py(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+fn build_info_py(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
     let info = PyDict::new(py);
     let features = simd_features();
     info.set_item("version", env!("CARGO_PKG_VERSION"))?;

@@ -2,8 +2,9 @@
 
 use numpy::prelude::*;
 use numpy::PyArrayDyn;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 
 use super::convert::{
     as_slice, as_slice_mut, float_arrays_vec, maybe_detached, new_array, shape_str, FloatArray,
@@ -26,34 +27,34 @@ fn linear_typed<'py, T: PyFloat>(
     x: Bound<'py, PyArrayDyn<T>>,
     weights: Bound<'py, PyArrayDyn<T>>,
     bias: Option<Bound<'py, PyArrayDyn<T>>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = x.py();
     let (x_shape, w_shape) = (x.shape(), weights.shape());
     let (rows, inner, vector) = match *x_shape {
         [inner] => (1, inner, true),
         [rows, inner] => (rows, inner, false),
         _ => {
-            return Err(PyValueError::new_err(format!(
+            return Err(Error::value(format!(
                 "x must be 1-D (one sample) or 2-D (one sample per row), but has shape {}",
                 shape_str(x_shape)
             )))
         }
     };
     let [w_rows, cols] = *w_shape else {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "weights must be 2-D (inputs × outputs), but has shape {}",
             shape_str(w_shape)
         )));
     };
     if w_rows != inner {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "weights has shape {}, but x has {inner} columns; weights needs {inner} rows",
             shape_str(w_shape)
         )));
     }
     if let Some(bias) = &bias {
         if bias.shape() != [cols] {
-            return Err(PyValueError::new_err(format!(
+            return Err(Error::value(format!(
                 "bias has shape {}, but weights has {cols} columns; bias needs shape ({cols},)",
                 shape_str(bias.shape())
             )));
@@ -100,7 +101,7 @@ fn typed<'py, T: PyFloat>(
     x: FloatArray<'py>,
     weights: FloatArray<'py>,
     bias: Option<FloatArray<'py>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let bias = bias.map(T::from_array).transpose()?;
     linear_typed::<T>(T::from_array(x)?, T::from_array(weights)?, bias)
 }
@@ -140,7 +141,7 @@ fn linear_py<'py>(
     x: &Bound<'py, PyAny>,
     weights: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let bias = bias.filter(|bias| !bias.is_none());
     let mut args = vec![(x, "x"), (weights, "weights")];
     args.extend(bias.map(|bias| (bias, "bias")));

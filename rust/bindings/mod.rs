@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 #[pyo3(name = "_core")]
 fn core_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    convert::register(module)?;
     dot::register(module)?;
     activation::register(module)?;
     linear::register(module)?;

@@ -1,9 +1,7 @@
-"""Issue 21, item 9: results are ordinary arrays (a known gap, pinned as strict xfails).
+"""Results are ordinary arrays: nothing in neurust keeps one after the user drops it.
 
-`TwoLayerNet.gradients` recycles its result arrays between calls (the user loop's speed
-rests on it, see benches/test_user_loop.py). A recycled array outlives the user's last
-reference, so a finalizer on it never fires. When the recycling goes, these tests pass and
-`strict=True` turns them red until the marks are removed.
+Each result is a fresh array the caller owns, so a finalizer or a weak reference on it
+fires when the caller drops the last reference, and the owner may ``resize`` it.
 """
 
 from __future__ import annotations
@@ -15,10 +13,7 @@ import numpy as np
 import pytest
 
 import neurust as nr
-
-GAP = pytest.mark.xfail(
-    strict=True, reason="gradients' result arrays are recycled, not released (issue 21, item 9)"
-)
+from neurust import _core
 
 
 def _gradient_array() -> np.ndarray:
@@ -28,7 +23,6 @@ def _gradient_array() -> np.ndarray:
     return net.gradients(X, Y)["w1"]
 
 
-@GAP
 def test_a_finalizer_on_a_dropped_gradient_fires() -> None:
     fired: list[int] = []
     result = _gradient_array()
@@ -38,7 +32,6 @@ def test_a_finalizer_on_a_dropped_gradient_fires() -> None:
     assert fired == [1]
 
 
-@GAP
 def test_a_weakref_to_a_dropped_gradient_dies() -> None:
     result = _gradient_array()
     ref = weakref.ref(result)
@@ -47,7 +40,6 @@ def test_a_weakref_to_a_dropped_gradient_dies() -> None:
     assert ref() is None
 
 
-@GAP
 def test_the_owner_may_resize_a_gradient() -> None:
     result = _gradient_array()
     result.resize(20)
@@ -58,3 +50,18 @@ def test_the_owner_may_resize_a_kernel_result() -> None:
     result = nr.relu(np.ones(10))
     result.resize(20)
     assert result.shape == (20,)
+
+
+@pytest.mark.parametrize("kind", ["gradient", "step", "train_step"])
+def test_no_result_outlives_its_last_reference(kind: str) -> None:
+    x, y = np.ones((5, 4)), np.ones((5, 1))
+    w1, w2 = np.ones((4, 3)), np.ones((3, 1))
+    if kind == "gradient":
+        result = _core.mlp_gradients(x, y, w1, None, w2, None, "relu", "sum")[1]
+    elif kind == "step":
+        result = _core.mlp_step(w1, w1, 0.1)
+    else:
+        result = _core.mlp_train_step(x, y, w1, None, w2, None, "relu", "sum", 0.1)[1]
+    ref = weakref.ref(result)
+    del result
+    assert ref() is None  # freed at once, without a garbage collection

@@ -455,11 +455,14 @@ def test_exception_from_progress_callback_stops_fit_with_history_attached() -> N
         if steps_done >= 10:
             raise RuntimeError("stop")
 
-    with pytest.raises(RuntimeError, match="stop") as info:
+    with pytest.raises(_core.FitStopped) as info:
         _core.mlp_fit(
             x, y, w1, None, w2, None, activation="relu", steps=1000, lr=1e-4,
             callback=stop_at_ten, callback_every=5,
         )  # fmt: skip
+    assert info.value.reason == "callback"
+    assert isinstance(info.value.cause, RuntimeError) and str(info.value.cause) == "stop"
+    assert info.value.__cause__ is info.value.cause
     assert info.value.steps_done == 10
     assert info.value.history.shape == (10,)
 

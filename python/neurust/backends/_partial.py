@@ -47,7 +47,8 @@ def attach(error: BaseException, params: dict[str, Any], history: Any) -> BaseEx
 def partial_fit_of(error: BaseException) -> PartialFit | None:
     """The :class:`PartialFit` a stopped fit attached to ``error``, or None for any other error.
 
-    Every backend, the Rust binding included, attaches it through :func:`attach`.
+    Every backend attaches it through :func:`attach`; the Rust backend reads the stopped
+    fit's state from the binding's ``_core.FitStopped``.
     """
     partial = getattr(error, "partial_fit", None)
     return partial if isinstance(partial, PartialFit) else None

@@ -2,45 +2,76 @@
 
 use numpy::prelude::*;
 use numpy::{PyArrayDyn, PyUntypedArray};
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyInt};
 
 use crate::bindings::convert::{
     as_slice, float_array, reject_masked, shape_str, FloatArray, PyFloat,
 };
+use crate::bindings::error::{Error, Result};
 use crate::kernels::activation::Activation;
 use crate::kernels::mlp::{Params, Reduction, TwoLayer};
 
-pub fn parse_activation(name: &str) -> PyResult<Activation> {
+pub fn parse_activation(name: &str) -> Result<Activation> {
     match Activation::from_name(name) {
         Some(act @ (Activation::Relu | Activation::Sigmoid)) => Ok(act),
         // The step's derivative is zero everywhere: nothing would train.
-        _ => Err(PyValueError::new_err(format!(
+        _ => Err(Error::value(format!(
             "activation must be 'relu' or 'sigmoid', got {name:?}"
         ))),
     }
 }
 
-pub fn parse_reduction(name: &str) -> PyResult<Reduction> {
-    Reduction::from_name(name).ok_or_else(|| {
-        PyValueError::new_err(format!("reduction must be 'sum' or 'mean', got {name:?}"))
-    })
+pub fn parse_reduction(name: &str) -> Result<Reduction> {
+    Reduction::from_name(name)
+        .ok_or_else(|| Error::value(format!("reduction must be 'sum' or 'mean', got {name:?}")))
 }
 
-/// `value` as a count of at least 1, or a ValueError naming `name`.
-pub fn positive(value: i64, name: &str) -> PyResult<usize> {
-    usize::try_from(value)
-        .ok()
-        .filter(|&v| v > 0)
-        .ok_or_else(|| {
-            PyValueError::new_err(format!("{name} must be a positive integer, got {value}"))
-        })
+/// A count of at least 1 by the Python API's rule (`positive_int` in
+/// `neurust._validation`, whose messages these are): an int (anything
+/// `numbers.Integral`), never a bool, a float or a `timedelta64` (which numpy
+/// registers as an integer type), at most `sys.maxsize`.
+pub fn count(value: &Bound<'_, PyAny>, name: &str) -> Result<usize> {
+    static INTEGRAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static NOT_NUMBERS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = value.py();
+    let not_numbers = NOT_NUMBERS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        let numpy = py.import("numpy")?;
+        let types = (numpy.getattr("bool_")?, numpy.getattr("timedelta64")?);
+        Ok(types.into_pyobject(py)?.into_any().unbind())
+    })?;
+    let integral = INTEGRAL.import(py, "numbers", "Integral")?;
+    if value.is_instance_of::<PyBool>()
+        || value.is_instance(not_numbers.bind(py))?
+        || !value.is_instance(integral)?
+    {
+        return Err(Error::type_(format!(
+            "{name} must be an int, got {}",
+            value.get_type().name()?
+        )));
+    }
+    let shown = value.str()?;
+    let number = py.get_type::<PyInt>().call1((value,))?;
+    match number.extract::<i64>() {
+        Ok(n) if n >= 1 => Ok(n as usize),
+        Ok(_) => Err(Error::value(format!(
+            "{name} must be a positive integer, got {shown}"
+        ))),
+        Err(_) if number.lt(0)? => Err(Error::value(format!(
+            "{name} must be a positive integer, got {shown}"
+        ))),
+        Err(_) => Err(Error::value(format!(
+            "{name} must be at most {}, got {shown}",
+            i64::MAX
+        ))),
+    }
 }
 
 /// The learning rate, if finite and not negative.
-pub fn learning_rate(lr: f64) -> PyResult<f64> {
+pub fn learning_rate(lr: f64) -> Result<f64> {
     if !lr.is_finite() || lr < 0.0 {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "lr must be a finite, non-negative number, got {lr}"
         )));
     }
@@ -55,21 +86,21 @@ pub fn describe(
     w2: &[usize],
     b2: Option<&[usize]>,
     activation: Activation,
-) -> PyResult<TwoLayer> {
+) -> Result<TwoLayer> {
     let [input_dim, hidden_dim] = *w1 else {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "w1 must be 2-D (input_dim, hidden_dim), but has shape {}",
             shape_str(w1)
         )));
     };
     let [w2_rows, output_dim] = *w2 else {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "w2 must be 2-D (hidden_dim, output_dim), but has shape {}",
             shape_str(w2)
         )));
     };
     if w2_rows != hidden_dim {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "w2 has shape {}, but w1 has shape {} ({hidden_dim} hidden units); \
              w2 needs {hidden_dim} rows",
             shape_str(w2),
@@ -91,34 +122,34 @@ fn check_biases(
     b2: Option<&[usize]>,
     hidden_dim: usize,
     output_dim: usize,
-) -> PyResult<()> {
+) -> Result<()> {
     match (b1, b2) {
         (None, None) => Ok(()),
-        (Some(b1), Some(_)) if b1 != [hidden_dim] => Err(PyValueError::new_err(format!(
+        (Some(b1), Some(_)) if b1 != [hidden_dim] => Err(Error::value(format!(
             "b1 has shape {}, but w1 has {hidden_dim} columns; b1 needs shape ({hidden_dim},)",
             shape_str(b1)
         ))),
-        (Some(_), Some(b2)) if b2 != [output_dim] => Err(PyValueError::new_err(format!(
+        (Some(_), Some(b2)) if b2 != [output_dim] => Err(Error::value(format!(
             "b2 has shape {}, but w2 has {output_dim} columns; b2 needs shape ({output_dim},)",
             shape_str(b2)
         ))),
         (Some(_), Some(_)) => Ok(()),
-        (Some(_), None) | (None, Some(_)) => Err(PyValueError::new_err(
+        (Some(_), None) | (None, Some(_)) => Err(Error::value(
             "b1 and b2 must both be given (a net with biases) or both be None",
         )),
     }
 }
 
 /// The number of rows of `x` (and `y`), or a ValueError naming the mismatch.
-pub fn check_data(net: &TwoLayer, x: &[usize], y: Option<&[usize]>) -> PyResult<usize> {
+pub fn check_data(net: &TwoLayer, x: &[usize], y: Option<&[usize]>) -> Result<usize> {
     let [rows, cols] = *x else {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "x must be 2-D (samples, input_dim), but has shape {}",
             shape_str(x)
         )));
     };
     if cols != net.input_dim {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "x has shape {}, but the net has input_dim {}; x needs {} columns",
             shape_str(x),
             net.input_dim,
@@ -127,7 +158,7 @@ pub fn check_data(net: &TwoLayer, x: &[usize], y: Option<&[usize]>) -> PyResult<
     }
     if let Some(y) = y {
         if y != [rows, net.output_dim] {
-            return Err(PyValueError::new_err(format!(
+            return Err(Error::value(format!(
                 "y has shape {}, but x has shape {} and the net has output_dim {}; \
                  y needs shape ({rows}, {})",
                 shape_str(y),
@@ -161,7 +192,7 @@ pub struct Arrays<'py, T: PyFloat> {
     pub b2: Option<Bound<'py, PyArrayDyn<T>>>,
 }
 
-fn optional<'py>(obj: Option<&Bound<'py, PyAny>>, name: &str) -> PyResult<Option<FloatArray<'py>>> {
+fn optional<'py>(obj: Option<&Bound<'py, PyAny>>, name: &str) -> Result<Option<FloatArray<'py>>> {
     match obj {
         Some(obj) if !obj.is_none() => Ok(Some(float_array(obj, name)?)),
         _ => Ok(None),
@@ -176,7 +207,7 @@ impl<'py> Raw<'py> {
         b1: Option<&Bound<'py, PyAny>>,
         w2: &Bound<'py, PyAny>,
         b2: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Self> {
+    ) -> Result<Self> {
         Ok(Raw {
             x: float_array(x, "x")?,
             y: optional(y, "y")?,
@@ -187,7 +218,7 @@ impl<'py> Raw<'py> {
         })
     }
 
-    pub fn typed<T: PyFloat>(self) -> PyResult<Arrays<'py, T>> {
+    pub fn typed<T: PyFloat>(self) -> Result<Arrays<'py, T>> {
         let convert = |a: Option<FloatArray<'py>>| a.map(T::from_array).transpose();
         Ok(Arrays {
             x: T::from_array(self.x)?,
@@ -201,7 +232,7 @@ impl<'py> Raw<'py> {
 }
 
 impl<T: PyFloat> Arrays<'_, T> {
-    pub fn net(&self, activation: Activation) -> PyResult<(TwoLayer, usize)> {
+    pub fn net(&self, activation: Activation) -> Result<(TwoLayer, usize)> {
         let net = describe(
             self.w1.shape(),
             self.b1.as_ref().map(|b| b.shape()),
@@ -231,18 +262,18 @@ impl<T: PyFloat> Arrays<'_, T> {
 pub fn writable_param<'py, T: PyFloat>(
     obj: &Bound<'py, PyAny>,
     name: &str,
-) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+) -> Result<Bound<'py, PyArrayDyn<T>>> {
     reject_masked(obj, name)?;
     let array = match obj.cast::<PyArrayDyn<T>>() {
         Ok(array) => array.clone(),
         Err(_) => {
             return Err(match obj.cast::<PyUntypedArray>() {
-                Ok(other) => PyTypeError::new_err(format!(
+                Ok(other) => Error::type_(format!(
                     "{name} has dtype {}, but w1 has dtype {}; all parameters must share one dtype",
                     other.dtype(),
                     T::NAME
                 )),
-                Err(_) => PyTypeError::new_err(format!(
+                Err(_) => Error::type_(format!(
                     "{name} must be a numpy.ndarray (fit updates it in place), got {}",
                     obj.get_type().name()?
                 )),
@@ -251,7 +282,7 @@ pub fn writable_param<'py, T: PyFloat>(
     };
     let aligned = (array.data() as usize).is_multiple_of(std::mem::align_of::<T>());
     if !array.is_c_contiguous() || !aligned {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "{name} must be C-contiguous and aligned, as fit updates it in place \
              (use np.ascontiguousarray)"
         )));
@@ -260,12 +291,12 @@ pub fn writable_param<'py, T: PyFloat>(
 }
 
 /// The TypeError for a `w1` that `mlp_fit` cannot train in place.
-pub fn untrainable_w1(w1: &Bound<'_, PyAny>) -> PyResult<PyErr> {
+pub fn untrainable_w1(w1: &Bound<'_, PyAny>) -> Result<Error> {
     let found = match w1.cast::<PyUntypedArray>() {
         Ok(array) => format!("dtype {}", array.dtype()),
         Err(_) => w1.get_type().name()?.to_string(),
     };
-    Ok(PyTypeError::new_err(format!(
+    Ok(Error::type_(format!(
         "w1 must be a float32 or float64 numpy.ndarray (fit updates it in place), got {found}"
     )))
 }
@@ -285,13 +316,13 @@ fn shares_memory(a: (usize, usize), b: (usize, usize)) -> bool {
 /// only read) may share memory with each other.
 pub fn check_no_aliasing<T: PyFloat>(
     named: [(&str, Option<&Bound<'_, PyArrayDyn<T>>>); 6],
-) -> PyResult<()> {
+) -> Result<()> {
     let ranges = named.map(|(name, array)| (name, array.map(byte_range)));
     for (i, (first, a)) in ranges.iter().enumerate() {
         for (j, (second, b)) in ranges.iter().enumerate().skip(i + 1) {
             let (Some(a), Some(b)) = (a, b) else { continue };
             if j >= 2 && shares_memory(*a, *b) {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::value(format!(
                     "{second} shares memory with {first}, but fit updates {second} in place; \
                      pass a copy"
                 )));

@@ -2,22 +2,22 @@
 
 use numpy::prelude::*;
 use numpy::PyArrayDyn;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use super::args::{parse_activation, parse_reduction, Arrays, Raw};
-use super::reuse::{recycled_array, Kept, KeptWorkspace};
+use super::state::{Kept, KeptWorkspace, NetState};
 use crate::bindings::convert::{
     as_slice, as_slice_mut, float_arrays, maybe_detached, new_array, out_array, overlaps, scalar,
     shape_str, PyFloat,
 };
+use crate::bindings::error::{Error, Result};
 use crate::kernels::activation::Activation;
 use crate::kernels::mlp::{self, GradientsMut, Reduction, TwoLayer};
 
 /// What to compute from the network and the data.
 #[derive(Clone, Copy)]
-enum Evaluation {
+pub enum Evaluation {
     Forward,
     Loss(Reduction),
     Gradients(Reduction),
@@ -31,33 +31,39 @@ pub fn work(net: &TwoLayer, rows: usize) -> usize {
         .saturating_mul(net.hidden_dim)
 }
 
-/// Converts `raw` to the dtype of `w1` and computes `what` in it.
-fn evaluate<'py>(
+/// Converts `raw` to the dtype of `w1` and computes `what` in it, with the
+/// workspace `state` keeps (a fresh one without it).
+pub fn evaluate<'py>(
     raw: Raw<'py>,
+    state: Option<&NetState>,
     activation: Activation,
     what: Evaluation,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     if raw.w1.is_f64() {
-        evaluate_typed::<f64>(raw.typed()?, activation, what)
+        evaluate_typed::<f64>(raw.typed()?, state, activation, what)
     } else {
-        evaluate_typed::<f32>(raw.typed()?, activation, what)
+        evaluate_typed::<f32>(raw.typed()?, state, activation, what)
     }
 }
 
-fn evaluate_typed<'py, T: PyFloat + Kept>(
+fn evaluate_typed<'py, T: Kept>(
     arrays: Arrays<'py, T>,
+    state: Option<&NetState>,
     activation: Activation,
     what: Evaluation,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = arrays.x.py();
     let (net, rows) = arrays.net(activation)?;
+    if let Some(state) = state {
+        state.check(&net)?;
+    }
     let y = match (what, arrays.y.as_ref()) {
         (Evaluation::Forward, _) => &[][..],
         // SAFETY: see `Arrays::params`; `y` is likewise only read.
         (_, Some(y)) => unsafe { as_slice(y) },
-        (_, None) => return Err(PyValueError::new_err("y is required")),
+        (_, None) => return Err(Error::value("y is required")),
     };
-    let mut workspace = KeptWorkspace::<T>::take(net, rows)?;
+    let mut workspace = KeptWorkspace::<T>::take(state, net, rows)?;
     // SAFETY: see `Arrays::params`; `x` is likewise only read.
     let (params, x) = unsafe { (arrays.params(), as_slice(&arrays.x)) };
     let work = work(&net, rows);
@@ -92,7 +98,7 @@ fn evaluate_typed<'py, T: PyFloat + Kept>(
         }
         Evaluation::TrainStep(reduction, lr) => {
             let stepped = GradientArrays::new(py, &net)?;
-            // SAFETY: as for the gradients: fresh (or unseen) arrays, shaped
+            // SAFETY: as for the gradients: fresh arrays, shaped
             // like the parameters, each written in full by `step_into`.
             let out = unsafe { stepped.as_mut() };
             let loss = maybe_detached(py, work, || {
@@ -115,15 +121,11 @@ struct GradientArrays<'py, T: PyFloat> {
 }
 
 impl<'py, T: PyFloat> GradientArrays<'py, T> {
-    fn new(py: Python<'py>, net: &TwoLayer) -> PyResult<Self> {
-        let bias = |len: usize| {
-            net.bias
-                .then(|| recycled_array::<T>(py, &[len]))
-                .transpose()
-        };
+    fn new(py: Python<'py>, net: &TwoLayer) -> Result<Self> {
+        let bias = |len: usize| net.bias.then(|| new_array::<T>(py, &[len])).transpose();
         Ok(GradientArrays {
-            w1: recycled_array::<T>(py, &[net.input_dim, net.hidden_dim])?,
-            w2: recycled_array::<T>(py, &[net.hidden_dim, net.output_dim])?,
+            w1: new_array::<T>(py, &[net.input_dim, net.hidden_dim])?,
+            w2: new_array::<T>(py, &[net.hidden_dim, net.output_dim])?,
             b1: bias(net.hidden_dim)?,
             b2: bias(net.output_dim)?,
         })
@@ -141,7 +143,7 @@ impl<'py, T: PyFloat> GradientArrays<'py, T> {
     }
 
     /// `(loss, dw1, db1, dw2, db2)`, with None for absent biases.
-    fn into_tuple(self, loss: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn into_tuple(self, loss: Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>> {
         let py = loss.py();
         let none = || py.None().into_bound(py);
         let items = [
@@ -192,10 +194,10 @@ fn mlp_forward_py<'py>(
     w2: &Bound<'py, PyAny>,
     b2: Option<&Bound<'py, PyAny>>,
     activation: &str,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let activation = parse_activation(activation)?;
     let raw = Raw::new(x, None, w1, b1, w2, b2)?;
-    evaluate(raw, activation, Evaluation::Forward)
+    evaluate(raw, None, activation, Evaluation::Forward)
 }
 
 /// The two-layer network's loss: ``Σ (P - y)²`` for ``reduction="sum"``,
@@ -239,11 +241,11 @@ fn mlp_loss_py<'py>(
     b2: Option<&Bound<'py, PyAny>>,
     activation: &str,
     reduction: &str,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let raw = Raw::new(x, Some(y), w1, b1, w2, b2)?;
     let activation = parse_activation(activation)?;
     let reduction = parse_reduction(reduction)?;
-    evaluate(raw, activation, Evaluation::Loss(reduction))
+    evaluate(raw, None, activation, Evaluation::Loss(reduction))
 }
 
 /// The loss and its gradients with respect to every parameter (backprop).
@@ -289,11 +291,11 @@ fn mlp_gradients_py<'py>(
     b2: Option<&Bound<'py, PyAny>>,
     activation: &str,
     reduction: &str,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let raw = Raw::new(x, Some(y), w1, b1, w2, b2)?;
     let activation = parse_activation(activation)?;
     let reduction = parse_reduction(reduction)?;
-    evaluate(raw, activation, Evaluation::Gradients(reduction))
+    evaluate(raw, None, activation, Evaluation::Gradients(reduction))
 }
 
 /// One step of gradient descent on the whole network, in one call: the loss
@@ -339,11 +341,11 @@ fn mlp_train_step_py<'py>(
     activation: &str,
     reduction: &str,
     lr: f64,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let raw = Raw::new(x, Some(y), w1, b1, w2, b2)?;
     let activation = parse_activation(activation)?;
     let reduction = parse_reduction(reduction)?;
-    evaluate(raw, activation, Evaluation::TrainStep(reduction, lr))
+    evaluate(raw, None, activation, Evaluation::TrainStep(reduction, lr))
 }
 
 /// One parameter after a step of gradient descent: ``value - lr * grad``.
@@ -386,7 +388,7 @@ fn mlp_step_py<'py>(
     grad: &Bound<'py, PyAny>,
     lr: f64,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let ([value, grad], any_f64) = float_arrays([(value, "value"), (grad, "grad")])?;
     if any_f64 {
         step_typed(f64::from_array(value)?, f64::from_array(grad)?, lr, out)
@@ -400,9 +402,9 @@ fn step_typed<'py, T: PyFloat>(
     grad: Bound<'py, PyArrayDyn<T>>,
     lr: f64,
     out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     if value.shape() != grad.shape() {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "grad has shape {}, but value has shape {}",
             shape_str(grad.shape()),
             shape_str(value.shape())
@@ -410,12 +412,12 @@ fn step_typed<'py, T: PyFloat>(
     }
     let lr = T::from_f64(lr);
     match out {
-        // Nothing else refers to a recycled array, so it aliases neither input.
+        // A fresh array aliases neither input.
         None => step_into_array(
             &value,
             &grad,
             lr,
-            recycled_array::<T>(value.py(), value.shape())?,
+            new_array::<T>(value.py(), value.shape())?,
         ),
         Some(out) => out_array::<T>(out, value.shape())?.fill(value.shape(), |result| {
             step_into_array(&value, &grad, lr, result)
@@ -428,9 +430,9 @@ fn step_into_array<'py, T: PyFloat>(
     grad: &Bound<'py, PyArrayDyn<T>>,
     lr: T,
     result: Bound<'py, PyArrayDyn<T>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     // SAFETY: all three are aligned and C-contiguous (`float_arrays`, a
-    // recycled array, or checked by `out_array`); an input that shares
+    // fresh array, or checked by `out_array`); an input that shares
     // memory with the result is read from a copy unless it is the result
     // itself (`value`, updated in place), so no slice the kernel reads
     // aliases the one it writes.

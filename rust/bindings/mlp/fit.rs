@@ -1,24 +1,37 @@
-//! `mlp_fit`: borrow the parameters, train detached (Ctrl-C, callback), return or attach the history.
+//! `mlp_fit`: borrow the parameters, train detached (Ctrl-C, callback), return the history or raise `FitStopped`.
 
 use std::time::Duration;
 
 use numpy::prelude::*;
 use numpy::{BorrowError, PyArray, PyArrayDyn, PyReadwriteArrayDyn};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::PyBaseException;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
 use super::args::{
-    check_data, check_no_aliasing, describe, learning_rate, parse_activation, parse_reduction,
-    positive, untrainable_w1, writable_param,
+    check_data, check_no_aliasing, count, describe, learning_rate, parse_activation,
+    parse_reduction, untrainable_w1, writable_param,
 };
+use super::state::NetState;
 use crate::bindings::convert::{as_slice, float_array, PyFloat};
+use crate::bindings::error::{Error, Result};
 use crate::kernels::activation::Activation;
 use crate::kernels::alloc::zeroed;
 use crate::kernels::mlp::{
     self, FitConfig, FitError, FitOutcome, ParamsMut, Reduction, TwoLayer, Workspace,
 };
+
+pyo3::create_exception!(
+    neurust._core,
+    FitStopped,
+    PyBaseException,
+    "A fit that stopped before its last step, with its state: ``reason`` (``\"non-finite\"``, \
+     ``\"interrupted\"`` or ``\"callback\"``), ``steps_done``, ``history`` (the loss before each \
+     step run), ``params`` (the arrays trained in place), ``loss`` (the non-finite loss, else \
+     None), ``lr`` and ``cause`` (the KeyboardInterrupt or the callback's exception, else None). \
+     A BaseException, as it may carry a KeyboardInterrupt that ``except Exception`` must not \
+     swallow; neurust's Python layer turns it into the error users see."
+);
 
 /// The longest a training loop runs without checking for Ctrl-C: well under
 /// the 100 ms a person notices, and re-attaching costs about a microsecond.
@@ -54,7 +67,7 @@ struct Operands<'py, T: PyFloat> {
 }
 
 impl<'py, T: PyFloat> Operands<'py, T> {
-    fn new(args: &FitArgs<'_, 'py>) -> PyResult<Self> {
+    fn new(args: &FitArgs<'_, 'py>) -> Result<Self> {
         let w1 = writable_param::<T>(args.w1, "w1")?;
         let w2 = writable_param::<T>(args.w2, "w2")?;
         let bias = |obj: Option<&Bound<'py, PyAny>>, name: &str| match obj {
@@ -93,7 +106,7 @@ impl<'py, T: PyFloat> Operands<'py, T> {
     }
 
     /// The parameters by name, as the caller passed them.
-    fn params_dict(&self) -> PyResult<Bound<'py, PyDict>> {
+    fn params_dict(&self) -> Result<Bound<'py, PyDict>> {
         let dict = PyDict::new(self.x.py());
         dict.set_item("w1", &self.w1)?;
         if let Some(b1) = &self.b1 {
@@ -118,16 +131,16 @@ struct Borrows<'py, T: PyFloat> {
 }
 
 impl<'py, T: PyFloat> Borrows<'py, T> {
-    fn new(operands: &Operands<'py, T>) -> PyResult<Self> {
+    fn new(operands: &Operands<'py, T>) -> Result<Self> {
         // Another fit holding the same array is a clash between threads
         // (RuntimeError, as for a net used by two threads); a read-only
         // array is a bad argument (ValueError).
         let borrow = |array: &Bound<'py, PyArrayDyn<T>>, name: &str| {
             array.try_readwrite().map_err(|err| match err {
-                BorrowError::AlreadyBorrowed => PyRuntimeError::new_err(format!(
+                BorrowError::AlreadyBorrowed => Error::runtime(format!(
                     "{name} is being updated by another fit at the same time"
                 )),
-                _ => PyValueError::new_err(format!("{name} cannot be updated in place: {err}")),
+                _ => Error::value(format!("{name} cannot be updated in place: {err}")),
             })
         };
         Ok(Borrows {
@@ -138,13 +151,11 @@ impl<'py, T: PyFloat> Borrows<'py, T> {
         })
     }
 
-    fn params(&mut self) -> PyResult<ParamsMut<'_, T>> {
-        fn slice<'a, T: PyFloat>(
-            array: &'a mut PyReadwriteArrayDyn<'_, T>,
-        ) -> PyResult<&'a mut [T]> {
+    fn params(&mut self) -> Result<ParamsMut<'_, T>> {
+        fn slice<'a, T: PyFloat>(array: &'a mut PyReadwriteArrayDyn<'_, T>) -> Result<&'a mut [T]> {
             array
                 .as_slice_mut()
-                .map_err(|_| PyValueError::new_err("a parameter is not contiguous"))
+                .map_err(|_| Error::value("a parameter is not contiguous"))
         }
         Ok(ParamsMut {
             w1: slice(&mut self.w1)?,
@@ -163,9 +174,15 @@ struct Run<T> {
     steps_done: usize,
 }
 
-fn fit_typed<'py, T: PyFloat>(args: FitArgs<'_, 'py>) -> PyResult<Bound<'py, PyAny>> {
+fn fit_typed<'py, T: PyFloat>(
+    args: FitArgs<'_, 'py>,
+    state: Option<&NetState>,
+) -> Result<Bound<'py, PyAny>> {
     let py = args.x.py();
     let operands = Operands::<T>::new(&args)?;
+    if let Some(state) = state {
+        state.check(&operands.net)?;
+    }
     let mut borrows = Borrows::new(&operands)?;
     let mut params = borrows.params()?;
     // SAFETY: `x` and `y` are aligned and C-contiguous (FloatArrays) and only
@@ -215,7 +232,7 @@ fn fit_typed<'py, T: PyFloat>(args: FitArgs<'_, 'py>) -> PyResult<Bound<'py, PyA
         interrupted,
         steps_done,
     };
-    finish(py, run, history, &operands)
+    finish(py, run, history, &operands, args.lr)
 }
 
 /// Between two chunks of steps, with the GIL: runs Python's signal handlers
@@ -230,43 +247,46 @@ fn report<T: PyFloat>(done: usize, loss: T, callback: Option<&Py<PyAny>>) -> PyR
     })
 }
 
-/// The loss history, or the exception that stopped the loop with the
-/// completed steps' history and the parameters attached.
+/// The loss history, or `FitStopped` carrying the completed steps' history,
+/// the parameters, why it stopped and the exception that stopped it.
 fn finish<'py, T: PyFloat>(
     py: Python<'py>,
     run: Run<T>,
     history: Vec<T>,
     operands: &Operands<'py, T>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let (err, done) = match (run.outcome, run.interrupted) {
+    lr: f64,
+) -> Result<Bound<'py, PyAny>> {
+    let (reason, cause, loss, done) = match (run.outcome, run.interrupted) {
         (Ok(_), None) => return Ok(PyArray::from_vec(py, history).into_any()),
-        (Ok(_), Some(err)) => (err, run.steps_done),
-        (Err(error), _) => {
-            let FitError::NonFiniteLoss { step, .. } = error;
-            (error.into(), step)
+        (Ok(_), Some(err)) => {
+            let reason = if err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                "interrupted"
+            } else {
+                "callback"
+            };
+            (reason, Some(err), None, run.steps_done)
+        }
+        (Err(FitError::NonFiniteLoss { step, loss, .. }), _) => {
+            ("non-finite", None, Some(loss.to_f64()), step)
         }
     };
-    Err(attach_partial(py, err, operands, &history[..done]))
-}
-
-/// Puts the stopped fit's parameters and history on `err` through
-/// `neurust.backends._partial.attach`, the one place every backend does it.
-fn attach_partial<T: PyFloat>(
-    py: Python<'_>,
-    err: PyErr,
-    operands: &Operands<'_, T>,
-    history: &[T],
-) -> PyErr {
-    static ATTACH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let attached = operands.params_dict().and_then(|params| {
-        let attach = ATTACH.import(py, "neurust.backends._partial", "attach")?;
-        let history = PyArray::from_slice(py, history);
-        attach.call1((err.value(py), params, history)).map(drop)
-    });
-    match attached {
-        Ok(()) => err,
-        Err(other) => other,
-    }
+    let message = match reason {
+        "non-finite" => format!("the fit stopped at step {done}: the loss was not finite"),
+        "interrupted" => format!("the fit was interrupted after {done} steps"),
+        _ => format!("the callback raised after {done} steps"),
+    };
+    let error = FitStopped::new_err(message);
+    let value = error.value(py);
+    value.setattr("reason", reason)?;
+    value.setattr("steps_done", done)?;
+    value.setattr("history", PyArray::from_slice(py, &history[..done]))?;
+    value.setattr("params", operands.params_dict()?)?;
+    value.setattr("loss", loss)?;
+    value.setattr("lr", lr)?;
+    let cause_value = cause.as_ref().map(|err| err.value(py).clone());
+    value.setattr("cause", &cause_value)?;
+    error.set_cause(py, cause);
+    Err(error.into())
 }
 
 /// Trains the two-layer network in place by gradient descent, the whole loop
@@ -306,16 +326,14 @@ fn attach_partial<T: PyFloat>(
 ///
 /// Raises
 /// ------
-/// FloatingPointError
-///     If the loss becomes NaN or infinite at step ``k``; the message names
-///     the step, and the parameters are those of step ``k - 1`` (unchanged
-///     when ``k`` is 0), whose loss ends the attached history.
-/// KeyboardInterrupt
-///     On Ctrl-C; the parameters are valid as of the last completed step.
-///     Either exception (and any from ``callback``) carries a ``partial_fit``
-///     (see ``neurust.backends._partial``): the parameters, the losses of the
-///     completed steps, and their count, also set as ``params``, ``history``
-///     and ``steps_done``.
+/// FitStopped
+///     If the loss becomes NaN or infinite at step ``k`` (``reason`` is
+///     ``"non-finite"``; the parameters are those of step ``k - 1``,
+///     unchanged when ``k`` is 0, whose loss ends ``history``), on Ctrl-C
+///     (``"interrupted"``) or when ``callback`` raises (``"callback"``; the
+///     parameters are valid as of the last completed step). It carries the
+///     stopped fit's state; ``cause`` (also ``__cause__``) is the
+///     KeyboardInterrupt or the callback's exception.
 /// ValueError
 ///     For shapes that do not chain, ``steps < 1``, a negative or non-finite
 ///     ``lr``, ``batch_size < 1``, unknown names, or parameters that cannot be
@@ -350,23 +368,8 @@ fn mlp_fit_py<'py>(
     batch_size: Option<&Bound<'py, PyAny>>,
     callback: Option<Py<PyAny>>,
     callback_every: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let optional = |value: Option<&Bound<'py, PyAny>>, name: &str| match value {
-        Some(value) if !value.is_none() => count(value, name).map(Some),
-        _ => Ok(None),
-    };
-    let callback = callback.filter(|c| !c.is_none(x.py()));
-    if let Some(callback) = &callback {
-        // Checked before any step: a bad callback must not leave w1 updated.
-        let callback = callback.bind(x.py());
-        if !callback.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "callback must be callable or None, got {}",
-                callback.get_type().name()?
-            )));
-        }
-    }
-    let args = FitArgs {
+) -> Result<Bound<'py, PyAny>> {
+    let call = FitCall {
         x,
         y,
         w1,
@@ -374,34 +377,77 @@ fn mlp_fit_py<'py>(
         w2,
         b2,
         activation: parse_activation(activation)?,
-        reduction: parse_reduction(reduction)?,
-        steps: count(steps, "steps")?,
-        lr: learning_rate(lr)?,
-        batch_size: optional(batch_size, "batch_size")?,
-        callback_every: optional(callback_every, "callback_every")?,
+        steps,
+        lr,
+        reduction,
+        batch_size,
+        callback,
+        callback_every,
+    };
+    fit(call, None)
+}
+
+/// The arguments of `mlp_fit` (or `TwoLayer.fit`) as the caller passed them.
+pub struct FitCall<'a, 'py> {
+    pub x: &'a Bound<'py, PyAny>,
+    pub y: &'a Bound<'py, PyAny>,
+    pub w1: &'a Bound<'py, PyAny>,
+    pub b1: Option<&'a Bound<'py, PyAny>>,
+    pub w2: &'a Bound<'py, PyAny>,
+    pub b2: Option<&'a Bound<'py, PyAny>>,
+    pub activation: Activation,
+    pub steps: &'a Bound<'py, PyAny>,
+    pub lr: f64,
+    pub reduction: &'a str,
+    pub batch_size: Option<&'a Bound<'py, PyAny>>,
+    pub callback: Option<Py<PyAny>>,
+    pub callback_every: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// Checks the scalars (each once, here), then trains in the dtype of `w1`.
+pub fn fit<'py>(call: FitCall<'_, 'py>, state: Option<&NetState>) -> Result<Bound<'py, PyAny>> {
+    let py = call.x.py();
+    let optional = |value: Option<&Bound<'py, PyAny>>, name: &str| match value {
+        Some(value) if !value.is_none() => count(value, name).map(Some),
+        _ => Ok(None),
+    };
+    let callback = call.callback.filter(|c| !c.is_none(py));
+    if let Some(callback) = &callback {
+        // Checked before any step: a bad callback must not leave w1 updated.
+        let callback = callback.bind(py);
+        if !callback.is_callable() {
+            return Err(Error::type_(format!(
+                "callback must be callable or None, got {}",
+                callback.get_type().name()?
+            )));
+        }
+    }
+    let args = FitArgs {
+        x: call.x,
+        y: call.y,
+        w1: call.w1,
+        b1: call.b1,
+        w2: call.w2,
+        b2: call.b2,
+        activation: call.activation,
+        reduction: parse_reduction(call.reduction)?,
+        steps: count(call.steps, "steps")?,
+        lr: learning_rate(call.lr)?,
+        batch_size: optional(call.batch_size, "batch_size")?,
+        callback_every: optional(call.callback_every, "callback_every")?,
         callback,
     };
+    let w1 = call.w1;
     if w1.cast::<PyArrayDyn<f64>>().is_ok() {
-        fit_typed::<f64>(args)
+        fit_typed::<f64>(args, state)
     } else if w1.cast::<PyArrayDyn<f32>>().is_ok() {
-        fit_typed::<f32>(args)
+        fit_typed::<f32>(args, state)
     } else {
         Err(untrainable_w1(w1)?)
     }
 }
 
-/// A count of at least 1 by the Python layer's rule
-/// (`neurust._validation.positive_int`): an int, never a bool, a float or a
-/// `timedelta64` (which numpy registers as an integer type).
-fn count(value: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
-    static POSITIVE_INT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let number: i64 = POSITIVE_INT
-        .import(value.py(), "neurust._validation", "positive_int")?
-        .call1((value, name))?
-        .extract()?;
-    positive(number, name)
-}
-
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("FitStopped", module.py().get_type::<FitStopped>())?;
     module.add_function(wrap_pyfunction!(mlp_fit_py, module)?)
 }

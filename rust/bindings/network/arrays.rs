@@ -10,8 +10,9 @@
 use numpy::npyffi;
 use numpy::prelude::*;
 use numpy::{Element as NumpyElement, PyArrayDyn, PyUntypedArray};
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 use pyo3::types::{PyList, PyTuple};
 
 use crate::bindings::convert::{shape_str, PyFloat};
@@ -42,12 +43,12 @@ impl Extent {
 }
 
 /// Refuses any writeable array that shares memory with another array.
-pub fn check_no_overlap(extents: &[Extent]) -> PyResult<()> {
+pub fn check_no_overlap(extents: &[Extent]) -> Result<()> {
     for (i, a) in extents.iter().enumerate() {
         for b in &extents[i + 1..] {
             let overlap = a.start < b.end && b.start < a.end;
             if overlap && (a.writeable || b.writeable) {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::value(format!(
                     "{} and {} share memory, but {} is updated in place: pass separate arrays",
                     a.label(),
                     b.label(),
@@ -105,7 +106,7 @@ pub fn array<'py, E: NumpyElement>(
     index: Option<usize>,
     ndim: usize,
     writeable: bool,
-) -> PyResult<Checked<'py, E>> {
+) -> Result<Checked<'py, E>> {
     let label = match index {
         Some(i) => format!("{name}[{i}]"),
         None => name.to_string(),
@@ -113,19 +114,19 @@ pub fn array<'py, E: NumpyElement>(
     let py = obj.py();
     let expected = numpy::dtype::<E>(py);
     let Ok(untyped) = obj.cast::<PyUntypedArray>() else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(Error::type_(format!(
             "{label} must be a numpy ndarray of {expected}, got {}",
             obj.get_type().name()?
         )));
     };
     let Ok(typed) = obj.cast::<PyArrayDyn<E>>() else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(Error::type_(format!(
             "{label} has dtype {}, but {expected} is expected",
             untyped.dtype()
         )));
     };
     if untyped.ndim() != ndim {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "{label} must be {ndim}-D, got shape {}",
             shape_str(untyped.shape())
         )));
@@ -133,12 +134,12 @@ pub fn array<'py, E: NumpyElement>(
     let f = flags(untyped);
     let behaved = npyffi::NPY_ARRAY_C_CONTIGUOUS | npyffi::NPY_ARRAY_ALIGNED;
     if f & behaved != behaved {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "{label} must be a C-contiguous, aligned array (np.ascontiguousarray gives one)"
         )));
     }
     if writeable && f & npyffi::NPY_ARRAY_WRITEABLE == 0 {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "{label} is read-only, but it is updated in place"
         )));
     }
@@ -163,19 +164,19 @@ pub fn layer_arrays<'py, T: PyFloat>(
     layout: &Layout,
     coef: bool,
     writeable: bool,
-) -> PyResult<Vec<Checked<'py, T>>> {
+) -> Result<Vec<Checked<'py, T>>> {
     let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = obj.cast::<PyList>() {
         list.iter().collect()
     } else if let Ok(tuple) = obj.cast::<PyTuple>() {
         tuple.iter().collect()
     } else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(Error::type_(format!(
             "{name} must be a list of numpy arrays, got {}",
             obj.get_type().name()?
         )));
     };
     if items.len() != layout.layers() {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "{name} has {} arrays, but the network has {} layers",
             items.len(),
             layout.layers()
@@ -187,7 +188,7 @@ pub fn layer_arrays<'py, T: PyFloat>(
         let expected: Vec<usize> = if coef { vec![rows, cols] } else { vec![cols] };
         let checked = array::<T>(item, name, Some(layer), expected.len(), writeable)?;
         if checked.shape() != expected.as_slice() {
-            return Err(PyValueError::new_err(format!(
+            return Err(Error::value(format!(
                 "{name}[{layer}] has shape {}, but layer {layer} needs {}",
                 shape_str(checked.shape()),
                 shape_str(&expected)
@@ -215,10 +216,10 @@ pub enum CsrIndex<'py> {
 
 impl<'py, T: PyFloat> Samples<'py, T> {
     /// `x`: a 2-D array, or a tuple `(data, indices, indptr, n_features)`.
-    pub fn new(x: &Bound<'py, PyAny>, layout: &Layout) -> PyResult<Self> {
+    pub fn new(x: &Bound<'py, PyAny>, layout: &Layout) -> Result<Self> {
         let samples = if let Ok(tuple) = x.cast::<PyTuple>() {
             if tuple.len() != 4 {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::value(format!(
                     "X as a CSR tuple must be (data, indices, indptr, n_features), got {} items",
                     tuple.len()
                 )));
@@ -236,15 +237,15 @@ impl<'py, T: PyFloat> Samples<'py, T> {
                     array(&indptr, "X indptr", None, 1, false)?,
                 )
             } else {
-                return Err(PyTypeError::new_err(
+                return Err(Error::type_(
                     "X indices must be a numpy array of int32 or int64",
                 ));
             };
             let cols: i64 = tuple.get_item(3)?.extract().map_err(|_| {
-                PyTypeError::new_err("X's n_features (the CSR tuple's 4th item) must be an int")
+                Error::type_("X's n_features (the CSR tuple's 4th item) must be an int")
             })?;
             let cols = usize::try_from(cols).map_err(|_| {
-                PyValueError::new_err(format!("X's n_features is {cols}, but it must be >= 0"))
+                Error::value(format!("X's n_features is {cols}, but it must be >= 0"))
             })?;
             Samples::Csr { data, index, cols }
         } else {
@@ -252,20 +253,18 @@ impl<'py, T: PyFloat> Samples<'py, T> {
         };
         let (rows, cols) = samples.shape()?;
         if cols != layout.inputs() {
-            return Err(PyValueError::new_err(format!(
+            return Err(Error::value(format!(
                 "X has {cols} features, but the network's first layer takes {}",
                 layout.inputs()
             )));
         }
         if rows == 0 {
-            return Err(PyValueError::new_err(
-                "X has 0 samples, but at least 1 is needed",
-            ));
+            return Err(Error::value("X has 0 samples, but at least 1 is needed"));
         }
         Ok(samples)
     }
 
-    fn shape(&self) -> PyResult<(usize, usize)> {
+    fn shape(&self) -> Result<(usize, usize)> {
         match self {
             Samples::Dense(x) => Ok((x.shape()[0], x.shape()[1])),
             Samples::Csr { index, cols, .. } => {
@@ -274,7 +273,7 @@ impl<'py, T: PyFloat> Samples<'py, T> {
                     CsrIndex::I64(_, indptr) => indptr.shape()[0],
                 };
                 if pointers == 0 {
-                    return Err(PyValueError::new_err("X indptr is empty"));
+                    return Err(Error::value("X indptr is empty"));
                 }
                 Ok((pointers - 1, *cols))
             }
@@ -303,7 +302,7 @@ impl<'py, T: PyFloat> Samples<'py, T> {
     ///
     /// # Safety
     /// As `Checked::slice`.
-    pub unsafe fn input(&self) -> PyResult<Input<'_, T>> {
+    pub unsafe fn input(&self) -> Result<Input<'_, T>> {
         match self {
             Samples::Dense(x) => Ok(Input::Dense {
                 data: x.slice(),
@@ -322,7 +321,7 @@ impl<'py, T: PyFloat> Samples<'py, T> {
                     },
                 };
                 let csr = Csr::new(data.slice(), indices, *cols)
-                    .map_err(|err| PyValueError::new_err(err.to_string()))?;
+                    .map_err(|err| Error::value(err.to_string()))?;
                 Ok(Input::Csr(csr))
             }
         }
@@ -334,11 +333,11 @@ pub fn targets<'py, T: PyFloat>(
     y: &Bound<'py, PyAny>,
     rows: usize,
     layout: &Layout,
-) -> PyResult<Checked<'py, T>> {
+) -> Result<Checked<'py, T>> {
     let y = array::<T>(y, "y", None, 2, false)?;
     let expected = [rows, layout.outputs()];
     if y.shape() != expected {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "y has shape {}, but X has {rows} samples and the network {} outputs: {} expected",
             shape_str(y.shape()),
             layout.outputs(),
@@ -352,13 +351,13 @@ pub fn targets<'py, T: PyFloat>(
 pub fn weights<'py, T: PyFloat>(
     sample_weight: &Bound<'py, PyAny>,
     rows: usize,
-) -> PyResult<Option<Checked<'py, T>>> {
+) -> Result<Option<Checked<'py, T>>> {
     if sample_weight.is_none() {
         return Ok(None);
     }
     let w = array::<T>(sample_weight, "sample_weight", None, 1, false)?;
     if w.shape()[0] != rows {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "sample_weight has {} entries, but X has {rows} samples",
             w.shape()[0]
         )));

@@ -12,8 +12,9 @@ mod state;
 
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 use pyo3::types::PyDict;
 
 use self::arrays::{check_no_overlap, layer_arrays, targets, weights, Checked, Extent, Samples};
@@ -69,16 +70,16 @@ pub struct Network {
     engine: Engine,
 }
 
-fn parse<V>(value: &str, name: &str, parsed: Option<V>, choices: &str) -> PyResult<V> {
+fn parse<V>(value: &str, name: &str, parsed: Option<V>, choices: &str) -> Result<V> {
     parsed.ok_or_else(|| {
-        PyValueError::new_err(format!(
+        Error::value(format!(
             "{name} is {value:?}, but it must be one of {choices}"
         ))
     })
 }
 
-fn no_optimizer() -> PyErr {
-    PyRuntimeError::new_err("the network has no optimizer yet: call set_sgd or set_adam first")
+fn no_optimizer() -> Error {
+    Error::runtime("the network has no optimizer yet: call set_sgd or set_adam first")
 }
 
 /// The samples, targets and sample weights of a training call, each checked
@@ -90,7 +91,7 @@ fn labelled<'py, T: NetFloat>(
     y: &Bound<'py, PyAny>,
     sample_weight: &Bound<'py, PyAny>,
     layout: &Layout,
-) -> PyResult<Labelled<'py, T>> {
+) -> Result<Labelled<'py, T>> {
     let samples = Samples::<T>::new(x, layout)?;
     let rows = samples.rows();
     let y = targets::<T>(y, rows, layout)?;
@@ -103,7 +104,7 @@ fn check_overlaps<T: NetFloat>(
     samples: &Samples<'_, T>,
     read: &[&Checked<'_, T>],
     lists: &[&[Checked<'_, T>]],
-) -> PyResult<()> {
+) -> Result<()> {
     let mut extents: Vec<Extent> = samples.extents();
     extents.extend(read.iter().map(|a| a.extent));
     for list in lists {
@@ -118,7 +119,7 @@ fn forward_typed<'py, T: NetFloat>(
     x: &Bound<'py, PyAny>,
     coefs: &Bound<'py, PyAny>,
     intercepts: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let py = x.py();
     let samples = Samples::<T>::new(x, layout)?;
     let coefs = layer_arrays::<T>(coefs, "coefs", layout, true, false)?;
@@ -153,7 +154,7 @@ fn loss_gradient_typed<'py, T: NetFloat>(
     alpha: f64,
     coef_grads: &Bound<'py, PyAny>,
     intercept_grads: &Bound<'py, PyAny>,
-) -> PyResult<f64> {
+) -> Result<f64> {
     let py = x.py();
     let (samples, y, w) = labelled::<T>(x, y, sample_weight, layout)?;
     let rows = samples.rows();
@@ -213,7 +214,7 @@ fn epoch_typed<'py, T: NetFloat>(
     order: &Bound<'py, PyAny>,
     batch_size: usize,
     alpha: f64,
-) -> PyResult<f64> {
+) -> Result<f64> {
     let py = x.py();
     let optimizer = state.optimizer.as_mut().ok_or_else(no_optimizer)?;
     let (samples, y, w) = labelled::<T>(x, y, sample_weight, layout)?;
@@ -232,7 +233,7 @@ fn epoch_typed<'py, T: NetFloat>(
         .enumerate()
         .find(|(_, &row)| row < 0 || row as usize >= rows)
     {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "order[{position}] is {row}, but X has {rows} samples"
         )));
     }
@@ -283,8 +284,8 @@ fn epoch_typed<'py, T: NetFloat>(
     };
     match (outcome, interrupted) {
         (Ok(total), _) => Ok(total.to_f64()),
-        (Err(Interrupted { .. }), Some(err)) => Err(err),
-        (Err(Interrupted { batches }), None) => Err(PyRuntimeError::new_err(format!(
+        (Err(Interrupted { .. }), Some(err)) => Err(err.into()),
+        (Err(Interrupted { batches }), None) => Err(Error::runtime(format!(
             "the epoch stopped after {batches} batches"
         ))),
     }
@@ -307,19 +308,19 @@ impl Network {
         out_activation: &str,
         loss: &str,
         dtype: &str,
-    ) -> PyResult<Self> {
+    ) -> Result<Self> {
         let sizes: Vec<i64> = layer_sizes
             .extract()
-            .map_err(|_| PyTypeError::new_err("layer_sizes must be a list of ints"))?;
+            .map_err(|_| Error::type_("layer_sizes must be a list of ints"))?;
         let sizes = sizes
             .iter()
             .enumerate()
             .map(|(i, &size)| {
                 usize::try_from(size).map_err(|_| {
-                    PyValueError::new_err(format!("layer_sizes[{i}] is {size}, but must be >= 1"))
+                    Error::value(format!("layer_sizes[{i}] is {size}, but must be >= 1"))
                 })
             })
-            .collect::<PyResult<Vec<usize>>>()?;
+            .collect::<Result<Vec<usize>>>()?;
         let hidden = parse(
             hidden_activation,
             "hidden_activation",
@@ -338,12 +339,12 @@ impl Network {
             Loss::from_name(loss),
             "'squared_error', 'poisson', 'log_loss', 'binary_log_loss'",
         )?;
-        let layout = Layout::new(sizes, hidden, output, loss).map_err(PyValueError::new_err)?;
+        let layout = Layout::new(sizes, hidden, output, loss).map_err(Error::value)?;
         let engine = match dtype {
             "float32" => Engine::F32(State::new()),
             "float64" => Engine::F64(State::new()),
             other => {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::value(format!(
                     "dtype is {other:?}, but it must be 'float32' or 'float64'"
                 )))
             }
@@ -386,7 +387,7 @@ impl Network {
         X: &Bound<'py, PyAny>,
         coefs: &Bound<'py, PyAny>,
         intercepts: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Result<Bound<'py, PyAny>> {
         let layout = &self.layout;
         typed!(&mut self.engine, state => forward_typed(layout, state, X, coefs, intercepts))
     }
@@ -406,7 +407,7 @@ impl Network {
         alpha: f64,
         coef_grads: &Bound<'_, PyAny>,
         intercept_grads: &Bound<'_, PyAny>,
-    ) -> PyResult<f64> {
+    ) -> Result<f64> {
         let layout = &self.layout;
         typed!(&mut self.engine, state => loss_gradient_typed(
             layout, state, X, y, sample_weight, coefs, intercepts, alpha, coef_grads,
@@ -415,7 +416,7 @@ impl Network {
     }
 
     /// (Re)creates SGD's state with zero velocities.
-    fn set_sgd(&mut self, learning_rate: f64, momentum: f64, nesterov: bool) -> PyResult<()> {
+    fn set_sgd(&mut self, learning_rate: f64, momentum: f64, nesterov: bool) -> Result<()> {
         let layout = &self.layout;
         typed!(&mut self.engine, state => {
             state.optimizer = Some(Optimizer::sgd(layout, learning_rate, momentum, nesterov)?);
@@ -430,7 +431,7 @@ impl Network {
         beta_1: f64,
         beta_2: f64,
         epsilon: f64,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let layout = &self.layout;
         typed!(&mut self.engine, state => {
             state.optimizer = Some(Optimizer::adam(
@@ -442,7 +443,7 @@ impl Network {
 
     /// SGD's current rate, or Adam's initial rate.
     #[getter]
-    fn get_learning_rate(&self) -> PyResult<f64> {
+    fn get_learning_rate(&self) -> Result<f64> {
         typed!(&self.engine, state => match &state.optimizer {
             Some(Optimizer::Sgd(sgd)) => Ok(sgd.learning_rate),
             Some(Optimizer::Adam(adam)) => Ok(adam.learning_rate_init),
@@ -451,7 +452,7 @@ impl Network {
     }
 
     #[setter]
-    fn set_learning_rate(&mut self, value: f64) -> PyResult<()> {
+    fn set_learning_rate(&mut self, value: f64) -> Result<()> {
         typed!(&mut self.engine, state => match &mut state.optimizer {
             Some(Optimizer::Sgd(sgd)) => { sgd.learning_rate = value; Ok(()) }
             Some(Optimizer::Adam(adam)) => { adam.learning_rate_init = value; Ok(()) }
@@ -474,13 +475,11 @@ impl Network {
         order: &Bound<'_, PyAny>,
         batch_size: i64,
         alpha: f64,
-    ) -> PyResult<f64> {
+    ) -> Result<f64> {
         let batch_size = usize::try_from(batch_size)
             .ok()
             .filter(|&b| b > 0)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!("batch_size is {batch_size}, but must be >= 1"))
-            })?;
+            .ok_or_else(|| Error::value(format!("batch_size is {batch_size}, but must be >= 1")))?;
         let layout = &self.layout;
         typed!(&mut self.engine, state => epoch_typed(
             layout, state, X, y, sample_weight, coefs, intercepts, order, batch_size, alpha,
@@ -488,7 +487,7 @@ impl Network {
     }
 
     /// The optimizer's state as a dict (None before set_sgd/set_adam).
-    fn optimizer_state<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn optimizer_state<'py>(&self, py: Python<'py>) -> Result<Option<Bound<'py, PyDict>>> {
         let layout = &self.layout;
         typed!(&self.engine, state => state
             .optimizer
@@ -498,7 +497,7 @@ impl Network {
     }
 
     /// Restores what ``optimizer_state`` returned (None removes the optimizer).
-    fn set_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_optimizer_state(&mut self, state: &Bound<'_, PyAny>) -> Result<()> {
         let layout = &self.layout;
         if state.is_none() {
             typed!(&mut self.engine, typed => typed.optimizer = None);
@@ -506,7 +505,7 @@ impl Network {
         }
         let dict = state
             .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("state must be a dict or None"))?;
+            .map_err(|_| Error::type_("state must be a dict or None"))?;
         typed!(&mut self.engine, typed => {
             typed.optimizer = Some(state::from_dict(dict, layout)?);
         });
@@ -531,11 +530,11 @@ impl Network {
         )
     }
 
-    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn __getstate__<'py>(&self, py: Python<'py>) -> Result<Option<Bound<'py, PyDict>>> {
         self.optimizer_state(py)
     }
 
-    fn __setstate__(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __setstate__(&mut self, state: &Bound<'_, PyAny>) -> Result<()> {
         self.set_optimizer_state(state)
     }
 

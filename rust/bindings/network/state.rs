@@ -2,8 +2,9 @@
 
 use numpy::prelude::*;
 use numpy::PyArray1;
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+
+use crate::bindings::error::{Error, Result};
 use pyo3::types::{PyDict, PyList};
 
 use super::arrays::array;
@@ -26,7 +27,7 @@ fn to_arrays<'py, T: PyFloat>(
     py: Python<'py>,
     layout: &Layout,
     buffers: &[Vec<T>],
-) -> PyResult<Bound<'py, PyList>> {
+) -> Result<Bound<'py, PyList>> {
     let arrays = buffers
         .iter()
         .enumerate()
@@ -36,7 +37,7 @@ fn to_arrays<'py, T: PyFloat>(
                 .map(Bound::into_any)
         })
         .collect::<PyResult<Vec<_>>>()?;
-    PyList::new(py, arrays)
+    Ok(PyList::new(py, arrays)?)
 }
 
 /// `{"kind": "sgd", ...}` or `{"kind": "adam", ...}`.
@@ -44,7 +45,7 @@ pub fn to_dict<'py, T: PyFloat>(
     py: Python<'py>,
     layout: &Layout,
     optimizer: &Optimizer<T>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> Result<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     match optimizer {
         Optimizer::Sgd(sgd) => {
@@ -69,31 +70,31 @@ pub fn to_dict<'py, T: PyFloat>(
     Ok(dict)
 }
 
-fn item<'py>(state: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+fn item<'py>(state: &Bound<'py, PyDict>, key: &str) -> Result<Bound<'py, PyAny>> {
     state
         .get_item(key)?
-        .ok_or_else(|| PyValueError::new_err(format!("state has no {key:?} entry")))
+        .ok_or_else(|| Error::value(format!("state has no {key:?} entry")))
 }
 
-fn number<'py, V: FromPyObjectOwned<'py>>(state: &Bound<'py, PyDict>, key: &str) -> PyResult<V> {
+fn number<'py, V: FromPyObjectOwned<'py>>(state: &Bound<'py, PyDict>, key: &str) -> Result<V> {
     item(state, key)?
         .extract()
-        .map_err(|_| PyTypeError::new_err(format!("state[{key:?}] has the wrong type")))
+        .map_err(|_| Error::type_(format!("state[{key:?}] has the wrong type")))
 }
 
 fn from_arrays<'py, T: PyFloat>(
     state: &Bound<'py, PyDict>,
     key: &'static str,
     layout: &Layout,
-) -> PyResult<Vec<Vec<T>>> {
+) -> Result<Vec<Vec<T>>> {
     let list = item(state, key)?;
     let items: Vec<Bound<'py, PyAny>> = list
         .try_iter()
-        .map_err(|_| PyTypeError::new_err(format!("state[{key:?}] must be a list of arrays")))?
+        .map_err(|_| Error::type_(format!("state[{key:?}] must be a list of arrays")))?
         .collect::<PyResult<_>>()?;
     let count = 2 * layout.layers();
     if items.len() != count {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::value(format!(
             "state[{key:?}] has {} arrays, but the network has {count} parameters",
             items.len()
         )));
@@ -105,7 +106,7 @@ fn from_arrays<'py, T: PyFloat>(
             let shape = param_shape(layout, index);
             let checked = array::<T>(obj, key, Some(index), shape.len(), false)?;
             if checked.shape() != shape.as_slice() {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::value(format!(
                     "state[{key:?}][{index}] has shape {}, but {} is expected",
                     shape_str(checked.shape()),
                     shape_str(&shape)
@@ -118,7 +119,7 @@ fn from_arrays<'py, T: PyFloat>(
 }
 
 /// The optimizer `to_dict` described.
-pub fn from_dict<T: PyFloat>(state: &Bound<'_, PyDict>, layout: &Layout) -> PyResult<Optimizer<T>> {
+pub fn from_dict<T: PyFloat>(state: &Bound<'_, PyDict>, layout: &Layout) -> Result<Optimizer<T>> {
     let kind: String = number(state, "kind")?;
     match kind.as_str() {
         "sgd" => Ok(Optimizer::Sgd(Sgd {
@@ -137,7 +138,7 @@ pub fn from_dict<T: PyFloat>(state: &Bound<'_, PyDict>, layout: &Layout) -> PyRe
             ms: from_arrays(state, "ms", layout)?,
             vs: from_arrays(state, "vs", layout)?,
         })),
-        other => Err(PyValueError::new_err(format!(
+        other => Err(Error::value(format!(
             "state[\"kind\"] is {other:?}, but \"sgd\" or \"adam\" is expected"
         ))),
     }
