@@ -18,7 +18,7 @@ from neurust._core import (
     sigmoid_grad,
     weighted_sum,
 )
-from neurust._core import step as heaviside
+from neurust._core import heaviside
 from neurust._deprecated import step
 from neurust._diagram import neuron_dot
 from neurust.backends import (

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from neurust._core import step as _heaviside
+from neurust._core import heaviside as _heaviside
 
 
 def step(x: npt.ArrayLike, /, out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:

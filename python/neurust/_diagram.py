@@ -305,5 +305,5 @@ def _activate(activation: str | None, value: float) -> float:
     """One value through neurust's activation kernel (identity for None)."""
     if activation is None:
         return value
-    kernel = {"relu": _core.relu, "sigmoid": _core.sigmoid, "step": _core.step}[activation]
+    kernel = {"relu": _core.relu, "sigmoid": _core.sigmoid, "step": _core.heaviside}[activation]
     return float(kernel(np.array([value]))[0])

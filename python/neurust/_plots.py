@@ -136,9 +136,9 @@ def _activations(figure: Figure) -> None:
     )
     sigmoid.set_title("Sigmoid")
     # The step jumps at 0: drawn as two pieces with the value at 0 filled in.
-    step.plot(left, nr.step(left), color=_BLUE)
-    step.plot(right, nr.step(right), color=_BLUE, label="step(x) = 1 if x > 0 else 0")
-    at_zero = float(nr.step(np.zeros(1))[0])
+    step.plot(left, nr.heaviside(left), color=_BLUE)
+    step.plot(right, nr.heaviside(right), color=_BLUE, label="step(x) = 1 if x > 0 else 0")
+    at_zero = float(nr.heaviside(np.zeros(1))[0])
     step.plot([0], [at_zero], "o", color=_BLUE)
     step.plot([0], [1 - at_zero], "o", mfc="white", color=_BLUE)
     step.plot(x, np.zeros_like(x), color=_ORANGE, ls="--", label="step′(x) = 0 (none at 0)")

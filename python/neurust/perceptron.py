@@ -144,7 +144,7 @@ class Perceptron:
         # Finite weights can still sum past float range: ±inf then fires (or not) as it should.
         with np.errstate(over="ignore"):
             activity = _core.weighted_sum(x, self.weights_) + self.bias_
-        return _core.step(np.asarray(activity, dtype=np.float64))
+        return _core.heaviside(np.asarray(activity, dtype=np.float64))
 
     @_locked
     def fit(self, X: Any, y: Any, max_epochs: int = 100) -> Perceptron:

@@ -215,10 +215,10 @@ fn sigmoid_py<'py>(
 ///
 /// Examples
 /// --------
-/// >>> nr.step([-0.5, 0.0, 0.5])
+/// >>> nr.heaviside([-0.5, 0.0, 0.5])
 /// array([0., 0., 1.])
-#[pyfunction(name = "step", signature = (x, /, out = None))]
-fn step_py<'py>(
+#[pyfunction(signature = (x, /, out = None))]
+fn heaviside<'py>(
     x: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> Result<Bound<'py, PyAny>> {
@@ -299,7 +299,7 @@ fn sigmoid_grad_py<'py>(
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(relu_py, module)?)?;
     module.add_function(wrap_pyfunction!(sigmoid_py, module)?)?;
-    module.add_function(wrap_pyfunction!(step_py, module)?)?;
+    module.add_function(wrap_pyfunction!(heaviside, module)?)?;
     module.add_function(wrap_pyfunction!(relu_grad_py, module)?)?;
     module.add_function(wrap_pyfunction!(sigmoid_grad_py, module)?)?;
     Ok(())

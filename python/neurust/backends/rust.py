@@ -31,7 +31,7 @@ class RustBackend(BaseBackend):
     relu_grad = staticmethod(_core.relu_grad)
     sigmoid = staticmethod(_core.sigmoid)
     sigmoid_grad = staticmethod(_core.sigmoid_grad)
-    step = staticmethod(_core.step)
+    step = staticmethod(_core.heaviside)
     linear = staticmethod(_core.linear)
 
     def relu_into(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
