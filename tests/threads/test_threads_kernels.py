@@ -79,6 +79,7 @@ def test_changing_the_thread_count_while_kernels_run_changes_no_result(
     work = kernel_workload()
     sequential = [public_kernel(kernel)(*arguments) for kernel, arguments in work]
     stop = threading.Event()
+    swapping = threading.Event()
 
     def task(i: int) -> Any:
         if i == 0:  # one thread keeps swapping the pool under the others
@@ -86,8 +87,11 @@ def test_changing_the_thread_count_while_kernels_run_changes_no_result(
             while not stop.is_set():
                 nr.set_num_threads(1 + count % 3)
                 count += 1
+                swapping.set()
             return count
         try:
+            # The kernels start once the pool is being swapped, however the threads are scheduled.
+            assert swapping.wait(timeout=60), "the swapping thread never ran"
             return [
                 public_kernel(kernel)(*arguments) for _ in range(2) for kernel, arguments in work
             ]
