@@ -19,7 +19,7 @@ import neurust as nr
 from support.children import run_python
 from neurust import _core
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BINDINGS = ROOT / "rust" / "bindings"
 
 # --- no calls back into the package ---------------------------------------------------------
