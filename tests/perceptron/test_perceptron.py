@@ -39,7 +39,7 @@ def test_perceptron_rule_moves_weights_by_lr_times_error_times_input() -> None:
     assert not perceptron.converged_  # the one epoch had a mistake
 
 
-def test_perceptron_fires_through_the_rust_heaviside_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_perceptron_fires_through_the_heaviside_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
     def spy(x: Any, /) -> Any:
