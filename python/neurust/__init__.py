@@ -10,6 +10,7 @@ from neurust._core import (
     __version__,
     build_info,
     get_num_threads,
+    heaviside,
     linear,
     relu,
     relu_grad,
@@ -18,7 +19,6 @@ from neurust._core import (
     sigmoid_grad,
     weighted_sum,
 )
-from neurust._core import heaviside
 from neurust._deprecated import step
 from neurust._diagram import neuron_dot
 from neurust.backends import (

@@ -20,6 +20,7 @@ __all__ = [
     "_use_openblas",
     "build_info",
     "get_num_threads",
+    "heaviside",
     "linear",
     "mlp_fit",
     "mlp_forward",
@@ -32,7 +33,6 @@ __all__ = [
     "set_num_threads",
     "sigmoid",
     "sigmoid_grad",
-    "step",
     "weighted_sum",
 ]
 

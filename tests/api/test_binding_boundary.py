@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import neurust as nr
-from support.children import run_python
 from neurust import _core
+from support.children import run_python
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BINDINGS = ROOT / "rust" / "bindings"
 
 # --- no calls back into the package ---------------------------------------------------------

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_distributed import _finish, _free_port
 
 import neurust as nr
-from test_distributed import _finish, _free_port
 
 WORLD = 2
 CHILD_TIMEOUT_S = 240
