@@ -12,7 +12,7 @@ may compile, as JAX does, or replace, as JAX does for full batches).
 
 :class:`ArrayMlp` writes the maths once for array libraries with numpy's
 operators (numpy, torch, JAX). The loss is ``Σ (P - Y)²`` (``"sum"``, as the
-seed trains) or that over ``Y.size`` (``"mean"``), and the gradients are
+tutorial trains) or that over ``Y.size`` (``"mean"``), and the gradients are
 
     dP = 2 (P - Y) [/ Y.size]     dw2 = Aᵀ dP     db2 = Σ_rows dP
     dH = act'(H) · (dP w2ᵀ)       dw1 = Xᵀ dH     db1 = Σ_rows dH
