@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::train::{PyRepr, CLOCK_EVERY};
+use super::train::CLOCK_EVERY;
 use super::*;
 use crate::kernels::parallel;
 use crate::kernels::Element;
@@ -363,11 +363,6 @@ fn non_finite_loss_keeps_the_last_parameters_whose_loss_was_finite() {
         assert!(bad > 0 && bad < steps);
         residues[bad % 3] = true;
         assert!(history[..bad].iter().all(|l| l.is_finite()));
-        assert!(err.to_string().contains(&format!(
-            "step {bad} (lr={}); the parameters are kept as they were at step {}",
-            PyRepr(lr),
-            bad - 1
-        )));
 
         // The parameters kept are those after `bad - 1` steps, and their
         // loss is the last finite one recorded.
@@ -402,9 +397,6 @@ fn non_finite_loss_at_step_0_changes_nothing() {
     );
     let err = outcome.expect_err("an infinite input");
     assert!(matches!(err, FitError::NonFiniteLoss { step: 0, .. }));
-    assert!(err
-        .to_string()
-        .contains("before any update; the parameters are unchanged"));
     assert_eq!(owned.w1, before.w1);
     assert_eq!(owned.w2, before.w2);
 }
@@ -438,30 +430,6 @@ fn the_result_is_in_the_caller_s_buffers_after_odd_and_even_step_counts() {
         }
         assert_eq!(manual.w1, fused.w1, "{steps} steps");
         assert_eq!(manual.w2, fused.w2, "{steps} steps");
-    }
-}
-
-#[test]
-fn lr_prints_as_python_s_repr() {
-    let cases = [
-        (1e308, "1e+308"),
-        (1e10, "10000000000.0"),
-        (0.1, "0.1"),
-        (1e-4, "0.0001"),
-        (1e-5, "1e-05"),
-        (1e16, "1e+16"),
-        (1e15, "1000000000000000.0"),
-        (123456.789, "123456.789"),
-        (0.0, "0.0"),
-        (-0.0, "-0.0"),
-        (2.5e-7, "2.5e-07"),
-        (1.7976931348623157e308, "1.7976931348623157e+308"),
-        (5e-324, "5e-324"),
-        (f64::INFINITY, "inf"),
-        (f64::NAN, "nan"),
-    ];
-    for (value, expected) in cases {
-        assert_eq!(PyRepr(value).to_string(), expected, "{value:e}");
     }
 }
 
