@@ -46,7 +46,7 @@ def test_perceptron_fires_through_the_rust_step_kernel(monkeypatch: pytest.Monke
         calls.append(x)
         return nr.heaviside(x)
 
-    monkeypatch.setattr(neurust.perceptron._core, "step", spy)
+    monkeypatch.setattr(neurust.perceptron._core, "heaviside", spy)
     nr.Perceptron(2).fit(INPUTS, GATES["AND"])
     assert calls
 
