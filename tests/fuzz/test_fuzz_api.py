@@ -26,7 +26,7 @@ SIGNATURES: dict[str, tuple[int, int, set[str]]] = {
     "weighted_sum": (2, 2, set()),
     "relu": (1, 2, {"out"}),
     "sigmoid": (1, 2, {"out"}),
-    "step": (1, 2, {"out"}),
+    "heaviside": (1, 2, {"out"}),
     "relu_grad": (2, 3, {"out"}),
     "sigmoid_grad": (2, 3, {"out"}),
     "linear": (2, 3, set()),
