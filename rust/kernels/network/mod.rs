@@ -18,7 +18,8 @@
 //! its activation ([`Hidden::Neuron`]), its loss ([`Loss::SumOfSquares`]),
 //! its bias-free layers and its order of sums ([`Order::Direct`]) are the
 //! data that tell the passes apart, so one forward and one backward pass
-//! serve both.
+//! serve both (its dense backward pass runs them unrolled, operation for
+//! operation, which a test holds to the loops' bits).
 //!
 //! Shapes are the caller's to validate (the binding checks and names every
 //! argument); the functions here panic on a mismatch.
