@@ -3,7 +3,8 @@
 use core::fmt;
 use std::time::{Duration, Instant};
 
-use super::{gradients_into, Gradients, GradientsMut, ParamsMut, Reduction, TwoLayer, Workspace};
+use super::passes::gradients_checked;
+use super::{Gradients, GradientsMut, ParamsMut, Reduction, TwoLayer, Workspace};
 use crate::kernels::gemm::SMALL_GEMM;
 use crate::kernels::Element;
 
@@ -253,6 +254,9 @@ fn run<T: Element>(
     let mut reports = Reports::new(config, batch * net.input_dim * net.hidden_dim);
     // Which buffer holds the parameters, the previous step's, and neither.
     let (mut current, mut previous, mut free) = (0, 1, 2);
+    // Shapes checked once, not per step: `neurust compare --workloads train_step`.
+    workspace.check(net, batch);
+    let pass = workspace.pass(config.reduction);
 
     for (step_index, recorded) in history[..config.steps].iter_mut().enumerate() {
         let start = step_index % blocks * batch;
@@ -260,13 +264,12 @@ fn run<T: Element>(
         let block_x = &x[start * net.input_dim..end * net.input_dim];
         let block_y = &y[start * net.output_dim..end * net.output_dim];
         let (params, out) = two_of(buffers, current, free);
-        let loss = gradients_into(
-            net,
+        let loss = gradients_checked(
+            pass,
             &params.view(),
             block_x,
             block_y,
             end - start,
-            config.reduction,
             workspace,
             &mut as_gradients(out),
         );

@@ -41,7 +41,9 @@ pub use epoch::{epoch, Interrupted};
 pub use input::{Csr, CsrError, Indices, Input};
 pub use loss::{Loss, Reduction};
 pub use optimizer::{descend, descend_into, descend_over, Adam, Optimizer, Sgd};
-pub use passes::{backprop_dense, forward, forward_dense, loss_dense, loss_gradient, Gradients};
+pub use passes::{
+    backprop_dense, forward, forward_dense, loss_dense, loss_gradient, Gradients, TwoLayerPass,
+};
 pub use real::Real;
 pub use workspace::Workspace;
 

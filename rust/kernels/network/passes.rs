@@ -746,7 +746,7 @@ where
     let buffers = &mut workspace.buffers;
     // The loops' bookkeeping slowed the 4x3x8x1 fit (`neurust compare --workloads train_step`).
     if let Some(two_layer) = TwoLayerPass::of(layout) {
-        return two_layer.backprop(coefs, intercepts, x, y, rows, buffers, grads);
+        return two_layer.run(coefs, intercepts, x, y, rows, buffers, grads);
     }
     layer_loops(layout, coefs, intercepts, x, y, rows, buffers, grads)
 }
@@ -781,15 +781,16 @@ where
 /// The two-layer net's layout (one hidden layer of a neuron activation, an
 /// identity output, the sum of squares, the direct order): [`layer_loops`]
 /// unrolled, each operation theirs and in their order, so the same bits.
-#[derive(Clone, Copy)]
-pub(super) struct TwoLayerPass {
+#[derive(Clone, Copy, Debug)]
+pub struct TwoLayerPass {
     sizes: [usize; 3],
     activation: Activation,
     reduction: Reduction,
 }
 
 impl TwoLayerPass {
-    pub(super) fn of(layout: &Layout) -> Option<Self> {
+    /// The pass for `layout`, if it is the two-layer net's.
+    pub fn of(layout: &Layout) -> Option<Self> {
         match (&layout.sizes[..], layout.hidden, layout.output, layout.loss) {
             (
                 &[inputs, hidden, outputs],
@@ -805,10 +806,42 @@ impl TwoLayerPass {
         }
     }
 
-    /// [`backprop_dense`] for this layout, on shapes it has checked.
+    /// [`backprop_dense`] for this pass's layout without its shape checks,
+    /// for a caller that runs many steps on shapes it has checked once.
+    ///
+    /// # Panics
+    /// If the workspace holds fewer than `rows` rows or was reserved for
+    /// another layout, and on most shape mismatches (not all: an intercept
+    /// of the wrong length gives wrong results instead).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub(super) fn backprop<T, C, I, G, H>(
+    pub fn backprop<T, C, I, G, H>(
+        self,
+        coefs: &[C],
+        intercepts: &[I],
+        x: &[T],
+        y: &[T],
+        rows: usize,
+        workspace: &mut Workspace<T>,
+        grads: Gradients<'_, G, H>,
+    ) -> T
+    where
+        T: Real,
+        C: AsRef<[T]>,
+        I: AsRef<[T]>,
+        G: AsMut<[T]>,
+        H: AsMut<[T]>,
+    {
+        assert!(
+            rows <= workspace.rows(),
+            "network: workspace too small for the batch"
+        );
+        self.run(coefs, intercepts, x, y, rows, &mut workspace.buffers, grads)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run<T, C, I, G, H>(
         self,
         coefs: &[C],
         intercepts: &[I],
@@ -834,10 +867,10 @@ impl TwoLayerPass {
             ..
         } = buffers;
         let [first, last] = &mut activations[..] else {
-            unreachable!("network: two layers")
+            panic!("network: workspace built for another layout")
         };
         let [hidden_delta, output_delta] = &mut deltas[..] else {
-            unreachable!("network: two layers")
+            panic!("network: workspace built for another layout")
         };
         let pre = &mut pre_activations[0][..rows * hidden];
         let activated = &mut first[..rows * hidden];
