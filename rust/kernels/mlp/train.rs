@@ -254,7 +254,7 @@ fn run<T: Element>(
     let mut reports = Reports::new(config, batch * net.input_dim * net.hidden_dim);
     // Which buffer holds the parameters, the previous step's, and neither.
     let (mut current, mut previous, mut free) = (0, 1, 2);
-    // Shapes checked once, not per step: `neurust compare --workloads train_step`.
+    // Checked once, not per step: `neurust compare --workloads fit --sizes fit=4x3x8x1:10000`.
     workspace.check(net, batch);
     let pass = workspace.pass(config.reduction);
 

@@ -744,7 +744,7 @@ where
     assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
     layout.check_params(grads.coefs, grads.intercepts);
     let buffers = &mut workspace.buffers;
-    // The loops' bookkeeping slowed the 4x3x8x1 fit (`neurust compare --workloads train_step`).
+    // The loops' bookkeeping slowed `neurust compare --workloads fit --sizes fit=4x3x8x1:10000`.
     if let Some(two_layer) = TwoLayerPass::of(layout) {
         return two_layer.run(coefs, intercepts, x, y, rows, buffers, grads);
     }
