@@ -1,7 +1,7 @@
 //! The two-layer net's passes on the N-layer core, and one step of gradient descent.
 
 use super::{Gradients, GradientsMut, Params, ParamsMut, Reduction, TwoLayer, Workspace};
-use crate::kernels::network::{self, Loss};
+use crate::kernels::network::{self, Loss, TwoLayerPass};
 use crate::kernels::Element;
 
 /// Runs the forward pass over the `rows × input_dim` matrix `x` and returns
@@ -109,6 +109,30 @@ pub fn gradients_into<T: Element>(
     let Workspace { layout, core, .. } = workspace;
     layout.loss = Loss::SumOfSquares(reduction);
     network::backprop_dense(layout, &coefs, &intercepts, x, y, rows, core, grads)
+}
+
+/// As [`gradients_into`] with `pass` (from [`Workspace::pass`]), on shapes
+/// and a workspace the caller has checked for this net: [`fit`](super::fit)'s step.
+pub(super) fn gradients_checked<T: Element>(
+    pass: TwoLayerPass,
+    params: &Params<'_, T>,
+    x: &[T],
+    y: &[T],
+    rows: usize,
+    workspace: &mut Workspace<T>,
+    out: &mut GradientsMut<'_, T>,
+) -> T {
+    let (coefs, intercepts) = params.layers();
+    let mut coef_grads = [&mut *out.w1, &mut *out.w2];
+    let mut intercept_grads = [
+        out.b1.as_deref_mut().unwrap_or(&mut []),
+        out.b2.as_deref_mut().unwrap_or(&mut []),
+    ];
+    let grads = network::Gradients {
+        coefs: &mut coef_grads,
+        intercepts: &mut intercept_grads,
+    };
+    pass.backprop(&coefs, &intercepts, x, y, rows, &mut workspace.core, grads)
 }
 
 /// `params -= learning_rate * gradients`, element by element, in place, with

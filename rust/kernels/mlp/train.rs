@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{gradients_into, Gradients, GradientsMut, ParamsMut, Reduction, TwoLayer, Workspace};
+use super::passes::gradients_checked;
+use super::{Gradients, GradientsMut, ParamsMut, Reduction, TwoLayer, Workspace};
 use crate::kernels::gemm::SMALL_GEMM;
 use crate::kernels::Element;
 
@@ -168,6 +169,9 @@ fn run<T: Element>(
     let mut reports = Reports::new(config, batch * net.input_dim * net.hidden_dim);
     // Which buffer holds the parameters, the previous step's, and neither.
     let (mut current, mut previous, mut free) = (0, 1, 2);
+    // Checked once, not per step: `neurust compare --workloads fit --sizes fit=4x3x8x1:10000`.
+    workspace.check(net, batch);
+    let pass = workspace.pass(config.reduction);
 
     for (step_index, recorded) in history[..config.steps].iter_mut().enumerate() {
         let start = step_index % blocks * batch;
@@ -175,13 +179,12 @@ fn run<T: Element>(
         let block_x = &x[start * net.input_dim..end * net.input_dim];
         let block_y = &y[start * net.output_dim..end * net.output_dim];
         let (params, out) = two_of(buffers, current, free);
-        let loss = gradients_into(
-            net,
+        let loss = gradients_checked(
+            pass,
             &params.view(),
             block_x,
             block_y,
             end - start,
-            config.reduction,
             workspace,
             &mut as_gradients(out),
         );

@@ -2,7 +2,7 @@
 
 use super::{Gradients, Reduction, TwoLayer};
 use crate::kernels::alloc::{zeroed, AllocError};
-use crate::kernels::network::{self, Layout};
+use crate::kernels::network::{self, Layout, Loss, TwoLayerPass};
 use crate::kernels::Float;
 
 /// Every buffer one forward and backward pass needs, for batches of up to
@@ -85,6 +85,12 @@ impl<T: Float> Workspace<T> {
         let params = |g: &Gradients<T>| g.w1.len() + g.b1.len() + g.w2.len() + g.b2.len();
         let elements = params(&self.gradients) + params(&self.spare);
         self.core.bytes() + elements * std::mem::size_of::<T>()
+    }
+
+    /// The core's pass for this net with `reduction`.
+    pub(super) fn pass(&mut self, reduction: Reduction) -> TwoLayerPass {
+        self.layout.loss = Loss::SumOfSquares(reduction);
+        TwoLayerPass::of(&self.layout).expect("mlp: the layout of a two-layer net")
     }
 
     pub(super) fn check(&self, net: &TwoLayer, rows: usize) {

@@ -18,7 +18,8 @@
 //! its activation ([`Hidden::Neuron`]), its loss ([`Loss::SumOfSquares`]),
 //! its bias-free layers and its order of sums ([`Order::Direct`]) are the
 //! data that tell the passes apart, so one forward and one backward pass
-//! serve both.
+//! serve both (its dense backward pass runs them unrolled, operation for
+//! operation, which a test holds to the loops' bits).
 //!
 //! Shapes are the caller's to validate (the binding checks and names every
 //! argument); the functions here panic on a mismatch.
@@ -40,7 +41,9 @@ pub use epoch::{epoch, Interrupted};
 pub use input::{Csr, CsrError, Indices, Input};
 pub use loss::{Loss, Reduction};
 pub use optimizer::{descend, descend_into, descend_over, Adam, Optimizer, Sgd};
-pub use passes::{backprop_dense, forward, forward_dense, loss_dense, loss_gradient, Gradients};
+pub use passes::{
+    backprop_dense, forward, forward_dense, loss_dense, loss_gradient, Gradients, TwoLayerPass,
+};
 pub use real::Real;
 pub use workspace::Workspace;
 

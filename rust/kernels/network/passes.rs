@@ -1,11 +1,11 @@
 //! The forward pass, the loss with its L2 term, and the backward pass (scikit-learn's `_backprop`).
 
 use super::input::{Csr, Index, Indices, Input};
-use super::loss::Loss;
+use super::loss::{Loss, Reduction};
 use super::real::{column_sums, Real};
 use super::workspace::Buffers;
-use super::{Hidden, Layout, Order, Workspace};
-use crate::kernels::activation::{activate, activate_grad};
+use super::{Hidden, Layout, Order, Output, Workspace};
+use crate::kernels::activation::{activate, activate_grad, Activation};
 use crate::kernels::alloc::AllocError;
 use crate::kernels::dot::dot;
 use crate::kernels::gemm::{matmul, View, TILE_MAX};
@@ -743,11 +743,191 @@ where
     assert_eq!(y.len(), rows * layout.outputs(), "network: y shape");
     layout.check_params(grads.coefs, grads.intercepts);
     let buffers = &mut workspace.buffers;
+    // The loops' bookkeeping slowed `neurust compare --workloads fit --sizes fit=4x3x8x1:10000`.
+    if let Some(two_layer) = TwoLayerPass::of(layout) {
+        return two_layer.run(coefs, intercepts, x, y, rows, buffers, grads);
+    }
+    layer_loops(layout, coefs, intercepts, x, y, rows, buffers, grads)
+}
+
+/// The passes of [`backprop_dense`] layer by layer, for any layout.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn layer_loops<T, C, I, G, H>(
+    layout: &Layout,
+    coefs: &[C],
+    intercepts: &[I],
+    x: &[T],
+    y: &[T],
+    rows: usize,
+    buffers: &mut Buffers<T>,
+    grads: Gradients<'_, G, H>,
+) -> T
+where
+    T: Real,
+    C: AsRef<[T]>,
+    I: AsRef<[T]>,
+    G: AsMut<[T]>,
+    H: AsMut<[T]>,
+{
     let batch = Batch::Dense(x);
     forward_batch(layout, coefs, intercepts, batch, rows, buffers);
     let (loss, weight_sum) = output_loss(layout, coefs, y, None, 0.0, rows, buffers);
     backward(layout, coefs, batch, rows, 0.0, weight_sum, buffers, grads);
     loss
+}
+
+/// The two-layer net's layout (one hidden layer of a neuron activation, an
+/// identity output, the sum of squares, the direct order): [`layer_loops`]
+/// unrolled, each operation theirs and in their order, so the same bits.
+#[derive(Clone, Copy, Debug)]
+pub struct TwoLayerPass {
+    sizes: [usize; 3],
+    activation: Activation,
+    reduction: Reduction,
+}
+
+impl TwoLayerPass {
+    /// The pass for `layout`, if it is the two-layer net's.
+    pub fn of(layout: &Layout) -> Option<Self> {
+        match (&layout.sizes[..], layout.hidden, layout.output, layout.loss) {
+            (
+                &[inputs, hidden, outputs],
+                Hidden::Neuron(activation),
+                Output::Identity,
+                Loss::SumOfSquares(reduction),
+            ) if layout.order == Order::Direct => Some(TwoLayerPass {
+                sizes: [inputs, hidden, outputs],
+                activation,
+                reduction,
+            }),
+            _ => None,
+        }
+    }
+
+    /// [`backprop_dense`] for this pass's layout without its shape checks,
+    /// for a caller that runs many steps on shapes it has checked once.
+    ///
+    /// # Panics
+    /// If the workspace holds fewer than `rows` rows or was reserved for
+    /// another layout, and on most shape mismatches (not all: an intercept
+    /// of the wrong length gives wrong results instead).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn backprop<T, C, I, G, H>(
+        self,
+        coefs: &[C],
+        intercepts: &[I],
+        x: &[T],
+        y: &[T],
+        rows: usize,
+        workspace: &mut Workspace<T>,
+        grads: Gradients<'_, G, H>,
+    ) -> T
+    where
+        T: Real,
+        C: AsRef<[T]>,
+        I: AsRef<[T]>,
+        G: AsMut<[T]>,
+        H: AsMut<[T]>,
+    {
+        assert!(
+            rows <= workspace.rows(),
+            "network: workspace too small for the batch"
+        );
+        self.run(coefs, intercepts, x, y, rows, &mut workspace.buffers, grads)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run<T, C, I, G, H>(
+        self,
+        coefs: &[C],
+        intercepts: &[I],
+        x: &[T],
+        y: &[T],
+        rows: usize,
+        buffers: &mut Buffers<T>,
+        grads: Gradients<'_, G, H>,
+    ) -> T
+    where
+        T: Real,
+        C: AsRef<[T]>,
+        I: AsRef<[T]>,
+        G: AsMut<[T]>,
+        H: AsMut<[T]>,
+    {
+        let [inputs, hidden, outputs] = self.sizes;
+        let Buffers {
+            activations,
+            deltas,
+            pre_activations,
+            d_activations,
+            ..
+        } = buffers;
+        let [first, last] = &mut activations[..] else {
+            panic!("network: workspace built for another layout")
+        };
+        let [hidden_delta, output_delta] = &mut deltas[..] else {
+            panic!("network: workspace built for another layout")
+        };
+        let pre = &mut pre_activations[0][..rows * hidden];
+        let activated = &mut first[..rows * hidden];
+        let predictions = &mut last[..rows * outputs];
+        let (w1, w2) = (coefs[0].as_ref(), coefs[1].as_ref());
+
+        // The forward pass, as `forward_batch`.
+        let x_view = View::row_major(x, rows, inputs);
+        matmul(
+            pre,
+            x_view,
+            View::row_major(w1, inputs, hidden),
+            false,
+            T::ONE,
+        );
+        add_row_vector(pre, intercepts[0].as_ref());
+        activate(self.activation, pre, activated);
+        let activated = &*activated;
+        let activated_view = View::row_major(activated, rows, hidden);
+        let w2_view = View::row_major(w2, hidden, outputs);
+        matmul(predictions, activated_view, w2_view, false, T::ONE);
+        add_row_vector(predictions, intercepts[1].as_ref());
+
+        // The loss and the output delta, as `output_loss`.
+        let delta = &mut output_delta[..rows * outputs];
+        let loss = self.reduction.squared_error(predictions, y, delta);
+        let two_scale = (T::ONE + T::ONE) * self.reduction.scale::<T>(delta.len());
+        for d in delta.iter_mut() {
+            *d *= two_scale;
+        }
+        let delta = &*delta;
+        let delta_view = View::row_major(delta, rows, outputs);
+
+        // The backward pass, as `backward`: the output layer, then the hidden one.
+        matmul(
+            grads.coefs[1].as_mut(),
+            activated_view.t(),
+            delta_view,
+            false,
+            T::ONE,
+        );
+        row_by_row_sums(delta, grads.intercepts[1].as_mut());
+        let d_output = &mut d_activations[..rows * hidden];
+        matmul(d_output, delta_view, w2_view.t(), false, T::ONE);
+        let below = &mut hidden_delta[..rows * hidden];
+        activate_grad(self.activation, pre, d_output, below);
+        let below = &*below;
+        let below_view = View::row_major(below, rows, hidden);
+        matmul(
+            grads.coefs[0].as_mut(),
+            x_view.t(),
+            below_view,
+            false,
+            T::ONE,
+        );
+        row_by_row_sums(below, grads.intercepts[0].as_mut());
+        loss
+    }
 }
 
 fn check_dense<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(

@@ -482,3 +482,87 @@ fn pairwise_sum_follows_numpy_blocks() {
         );
     }
 }
+
+#[test]
+fn the_two_layer_pass_gives_the_layer_loops_bits() {
+    use super::passes::{layer_loops, TwoLayerPass};
+    use crate::kernels::activation::Activation;
+    type Grads = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+    let empty_grads = |layout: &Layout| -> Grads {
+        let coefs = (0..2)
+            .map(|l| vec![f64::NAN; layout.sizes[l] * layout.sizes[l + 1]])
+            .collect();
+        let intercepts = (0..2)
+            .map(|l| vec![f64::NAN; layout.intercept_len(l)])
+            .collect();
+        (coefs, intercepts)
+    };
+    for activation in [Activation::Relu, Activation::Sigmoid, Activation::Step] {
+        for reduction in [Reduction::Sum, Reduction::Mean] {
+            for intercepts in [false, true] {
+                for (sizes, rows) in [([3, 8, 1], 4), ([5, 4, 3], 1), ([2, 17, 2], 9)] {
+                    let layout = Layout {
+                        sizes: sizes.to_vec(),
+                        hidden: Hidden::Neuron(activation),
+                        output: Output::Identity,
+                        loss: Loss::SumOfSquares(reduction),
+                        intercepts,
+                        order: Order::Direct,
+                    };
+                    assert!(TwoLayerPass::of(&layout).is_some());
+                    let coefs: Vec<Vec<f64>> = (0..2)
+                        .map(|l| filled(sizes[l] * sizes[l + 1], 30 + l))
+                        .collect();
+                    let biases: Vec<Vec<f64>> = (0..2)
+                        .map(|l| filled(layout.intercept_len(l), 40 + l))
+                        .collect();
+                    let x = filled(rows * sizes[0], 50);
+                    let y = filled(rows * sizes[2], 60);
+                    let mut workspace = Workspace::new();
+                    workspace.reserve(&layout, rows).expect("a small workspace");
+                    let (mut fast_coefs, mut fast_intercepts) = empty_grads(&layout);
+                    let fast = backprop_dense(
+                        &layout,
+                        &coefs,
+                        &biases,
+                        &x,
+                        &y,
+                        rows,
+                        &mut workspace,
+                        Gradients {
+                            coefs: &mut fast_coefs,
+                            intercepts: &mut fast_intercepts,
+                        },
+                    );
+                    let (mut loop_coefs, mut loop_intercepts) = empty_grads(&layout);
+                    let looped = layer_loops(
+                        &layout,
+                        &coefs,
+                        &biases,
+                        &x,
+                        &y,
+                        rows,
+                        &mut workspace.buffers,
+                        Gradients {
+                            coefs: &mut loop_coefs,
+                            intercepts: &mut loop_intercepts,
+                        },
+                    );
+                    let bits = |v: &[Vec<f64>]| -> Vec<Vec<u64>> {
+                        v.iter()
+                            .map(|g| g.iter().map(|x| x.to_bits()).collect())
+                            .collect()
+                    };
+                    let case = format!("{activation:?} {reduction:?} {intercepts} {sizes:?}");
+                    assert_eq!(fast.to_bits(), looped.to_bits(), "loss, {case}");
+                    assert_eq!(bits(&fast_coefs), bits(&loop_coefs), "coefs, {case}");
+                    assert_eq!(
+                        bits(&fast_intercepts),
+                        bits(&loop_intercepts),
+                        "intercepts, {case}"
+                    );
+                }
+            }
+        }
+    }
+}
