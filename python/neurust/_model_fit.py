@@ -52,7 +52,7 @@ class Training(NetParameters):
         steps : int
             At least 1.
         lr : float
-            The learning rate; finite and not negative (the seed uses 1e-6).
+            The learning rate; finite and not negative (the tutorial uses 1e-6).
         batch_size : int, optional
             Rows per step: the data is cut into consecutive blocks of
             ``batch_size`` rows (the last one shorter if it does not divide

@@ -1,4 +1,4 @@
-"""TwoLayerNet: the seed's two-layer network, its parameters kept as numpy arrays.
+"""TwoLayerNet: the tutorial's two-layer network, its parameters kept as numpy arrays.
 
 The model owns its parameters as C-contiguous numpy arrays of its dtype and
 hands them to a backend (:mod:`neurust.backends`) for the work; every backend
@@ -33,7 +33,7 @@ __all__ = ["TwoLayerNet"]
 
 
 class TwoLayerNet(Training, Saving):
-    """The seed's two-layer network: ``P = act(X @ w1 + b1) @ w2 + b2``.
+    """The tutorial's two-layer network: ``P = act(X @ w1 + b1) @ w2 + b2``.
 
     Trained by plain gradient descent on the sum (or mean) of squared errors,
     ``L = Σ (P - Y)²``.
@@ -41,7 +41,7 @@ class TwoLayerNet(Training, Saving):
     Parameters
     ----------
     input_dim, hidden_dim, output_dim : int
-        Layer sizes (the seed uses 1000, 100, 1).
+        Layer sizes (the tutorial uses 1000, 100, 1).
     activation : {"relu", "sigmoid"}
         Applied to the hidden layer.
     bias : bool
@@ -54,7 +54,7 @@ class TwoLayerNet(Training, Saving):
         drawn in numpy, so the same seed gives the same weights on every
         backend. None draws fresh ones.
     init : {"normal", "he"}
-        ``"normal"`` draws standard-normal weights, as the seed does; ``"he"``
+        ``"normal"`` draws standard-normal weights, as the tutorial does; ``"he"``
         scales them by ``sqrt(2 / fan_in)``.
     backend : str or Backend
         Where the work runs: ``"rust"`` (default), ``"numpy"``, ``"torch"``,

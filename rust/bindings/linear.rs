@@ -12,12 +12,14 @@ use super::convert::{
 };
 use crate::kernels::linear;
 
-/// Products of at least this many multiply-adds (about 0.1 s on one core)
-/// are cut into slices of the inner dimension so that Ctrl-C is honoured
-/// between slices.
+/// Products of at least this many multiply-adds are cut into slices of the
+/// inner dimension so that Ctrl-C is honoured between slices (their time on
+/// one core: `neurust compare --workloads linear --sizes 1k --threads 1`;
+/// figures in docs/performance.md).
 const INTERRUPTIBLE_WORK: usize = 1 << 31;
 
-/// The multiply-adds in one uninterrupted slice (tens of milliseconds).
+/// The multiply-adds in one uninterrupted slice: short enough for Ctrl-C
+/// (docs/performance.md).
 const BLOCK_WORK: usize = 1 << 30;
 
 /// Inner-dimension slices are multiples of this (the GEMM's depth block).

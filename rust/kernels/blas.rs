@@ -237,8 +237,8 @@ impl Cuts {
     }
 }
 
-/// The panel alignment of `lib`, measured on its first use in some tens of
-/// milliseconds.
+/// The panel alignment of `lib`, measured once, on its first use (what that
+/// costs: the panel calibration row of docs/performance.md).
 pub fn panel_alignment(lib: &Cblas) -> PanelAlignment {
     *lib.alignment.get_or_init(|| calibrate(lib))
 }

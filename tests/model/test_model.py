@@ -1,4 +1,4 @@
-"""TwoLayerNet: gradients, training runs that agree across backends, the seed run, guards."""
+"""TwoLayerNet: gradients, training runs that agree across backends, the tutorial's run, guards."""
 
 from __future__ import annotations
 
@@ -26,15 +26,15 @@ needs_torch = pytest.mark.skipif(
     torch is None, reason="torch is not installed: its autograd is the reference"
 )
 
-# The seed's network: 128 samples, 1000 inputs, 100 hidden units, 1 output, lr 1e-6.
-SEED_SHAPE = (128, 1000, 100, 1)
-SEED_LR = 1e-6
-# A draw whose 500-step run has the seed's shape (about 8e6 -> 55); the margin
+# The tutorial's network: 128 samples, 1000 inputs, 100 hidden units, 1 output, lr 1e-6.
+TUTORIAL_SHAPE = (128, 1000, 100, 1)
+TUTORIAL_LR = 1e-6
+# A draw whose 500-step run falls as the tutorial's does (about 8e6 -> 55); the margin
 # over the required 10,000-fold fall is about 15x.
 DATA_SEED, NET_SEED = 4, 1004
 
 GRADIENT_RTOL = 1e-10  # float64 gradients against torch autograd
-CURVE_RTOL = 1e-8  # float64 loss curves across backends, first 50 seed steps
+CURVE_RTOL = 1e-8  # float64 loss curves across backends, first 50 steps at the tutorial's size
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -60,7 +60,7 @@ def one_blas_thread() -> Iterator[None]:
             torch.set_num_threads(torch_threads)
 
 
-def seed_data(rows: int = 128, inputs: int = 1000, outputs: int = 1, seed: int = DATA_SEED):
+def tutorial_data(rows: int = 128, inputs: int = 1000, outputs: int = 1, seed: int = DATA_SEED):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((rows, inputs)), rng.standard_normal((rows, outputs))
 
@@ -192,8 +192,8 @@ def test_gradients_match_torch_autograd(
 
 
 @needs_torch
-def test_seed_size_gradients_match_torch_autograd_on_rust() -> None:
-    x, y = seed_data()
+def test_tutorial_size_gradients_match_torch_autograd_on_rust() -> None:
+    x, y = tutorial_data()
     net = nr.TwoLayerNet(1000, 100, 1, seed=NET_SEED)
     params = net.parameters()
     _, want = torch_autograd(params, x, y, "relu", "sum")
@@ -222,7 +222,7 @@ def test_rust_gradients_match_central_finite_differences(activation: str) -> Non
 
 
 def test_gradients_then_step_equal_one_step_of_fit() -> None:
-    x, y = seed_data(32, 50, 2)
+    x, y = tutorial_data(32, 50, 2)
     stepped = nr.TwoLayerNet(50, 20, 2, bias=True, seed=5)
     fitted = nr.TwoLayerNet(50, 20, 2, bias=True, seed=5)
     stepped.step(stepped.gradients(x, y), lr=1e-4)
@@ -234,14 +234,14 @@ def test_gradients_then_step_equal_one_step_of_fit() -> None:
 # --- training agrees across backends -----------------------------------------------------------
 
 
-def test_seed_loss_curve_agrees_with_numpy_for_50_steps(backend: nr.Backend) -> None:
+def test_tutorial_loss_curve_agrees_with_numpy_for_50_steps(backend: nr.Backend) -> None:
     if backend.name == "python":
-        pytest.skip("pure Python takes minutes at the seed's size; see the small-size test")
-    x, y = seed_data()
+        pytest.skip("pure Python takes minutes at the tutorial's size; see the small-size test")
+    x, y = tutorial_data()
     reference = nr.TwoLayerNet(1000, 100, 1, seed=NET_SEED, backend="numpy")
-    want = reference.fit(x, y, steps=50, lr=SEED_LR)
+    want = reference.fit(x, y, steps=50, lr=TUTORIAL_LR)
     net = nr.TwoLayerNet(1000, 100, 1, seed=NET_SEED, backend=backend)
-    got = net.fit(x, y, steps=50, lr=SEED_LR)
+    got = net.fit(x, y, steps=50, lr=TUTORIAL_LR)
     np.testing.assert_allclose(got, want, rtol=CURVE_RTOL)
     for name, value in reference.parameters().items():
         np.testing.assert_allclose(net.parameters()[name], value, rtol=CURVE_RTOL, atol=1e-10)
@@ -255,11 +255,11 @@ def test_pure_python_loss_curve_agrees_with_numpy_at_a_small_size() -> None:
 
 
 @pytest.mark.parametrize("name", ["rust", "numpy", "torch", "jax"])
-def test_seed_run_falls_ten_thousand_fold_in_500_steps(name: str) -> None:
+def test_tutorial_run_falls_ten_thousand_fold_in_500_steps(name: str) -> None:
     backend = backend_or_skip(name)
-    x, y = seed_data()
+    x, y = tutorial_data()
     net = nr.TwoLayerNet(1000, 100, 1, seed=NET_SEED, backend=backend)
-    history = net.fit(x, y, steps=500, lr=SEED_LR)
+    history = net.fit(x, y, steps=500, lr=TUTORIAL_LR)
     assert history.shape == (500,)
     assert history[0] > 1e6
     assert net.loss(x, y) <= history[0] / 10_000
@@ -267,7 +267,7 @@ def test_seed_run_falls_ten_thousand_fold_in_500_steps(name: str) -> None:
 
 
 def test_mini_batches_cycle_through_row_blocks_alike_on_rust_and_numpy() -> None:
-    x, y = seed_data(50, 30, 2)
+    x, y = tutorial_data(50, 30, 2)
     histories = {}
     for name in ("rust", "numpy"):
         net = nr.TwoLayerNet(30, 10, 2, bias=True, seed=8, backend=name)
@@ -278,7 +278,7 @@ def test_mini_batches_cycle_through_row_blocks_alike_on_rust_and_numpy() -> None
 
 
 def test_mean_reduction_trains_with_the_gradient_of_the_mean() -> None:
-    x, y = seed_data(20, 8, 1)
+    x, y = tutorial_data(20, 8, 1)
     sum_net = nr.TwoLayerNet(8, 4, 1, seed=1)
     mean_net = nr.TwoLayerNet(8, 4, 1, seed=1)
     sum_history = sum_net.fit(x, y, steps=5, lr=1e-3)
@@ -287,17 +287,17 @@ def test_mean_reduction_trains_with_the_gradient_of_the_mean() -> None:
 
 
 def test_rust_training_does_not_depend_on_thread_count(restore_threads: None) -> None:
-    x, y = seed_data()
+    x, y = tutorial_data()
     histories = []
     for threads in (1, 2):
         nr.set_num_threads(threads)
         net = nr.TwoLayerNet(1000, 100, 1, seed=NET_SEED)
-        histories.append(net.fit(x, y, steps=20, lr=SEED_LR))
+        histories.append(net.fit(x, y, steps=20, lr=TUTORIAL_LR))
     np.testing.assert_array_equal(histories[0], histories[1])
 
 
 def test_progress_bar_does_not_change_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    x, y = seed_data(64, 40, 1)
+    x, y = tutorial_data(64, 40, 1)
     quiet = nr.TwoLayerNet(40, 10, 1, seed=3).fit(x, y, steps=300, lr=1e-4)
     shown = nr.TwoLayerNet(40, 10, 1, seed=3).fit(x, y, steps=300, lr=1e-4, progress=True)
     np.testing.assert_array_equal(quiet, shown)
@@ -308,9 +308,9 @@ def test_progress_bar_does_not_change_the_run(capsys: pytest.CaptureFixture[str]
 
 
 def test_float32_net_trains_in_float32_end_to_end() -> None:
-    x, y = seed_data()
+    x, y = tutorial_data()
     net = nr.TwoLayerNet(1000, 100, 1, dtype="float32", seed=NET_SEED)
-    history = net.fit(x, y, steps=500, lr=SEED_LR)  # float64 data is cast to the net's dtype
+    history = net.fit(x, y, steps=500, lr=TUTORIAL_LR)  # float64 data is cast to the net's dtype
     assert history.dtype == np.float32
     assert all(value.dtype == np.float32 for value in net.parameters().values())
     assert net(x).dtype == np.float32
@@ -319,9 +319,9 @@ def test_float32_net_trains_in_float32_end_to_end() -> None:
 
 
 def test_float32_loss_curve_follows_float64_loosely() -> None:
-    x, y = seed_data()
+    x, y = tutorial_data()
     curves = [
-        nr.TwoLayerNet(1000, 100, 1, dtype=dtype, seed=NET_SEED).fit(x, y, steps=20, lr=SEED_LR)
+        nr.TwoLayerNet(1000, 100, 1, dtype=dtype, seed=NET_SEED).fit(x, y, steps=20, lr=TUTORIAL_LR)
         for dtype in ("float32", "float64")
     ]
     np.testing.assert_allclose(curves[0], curves[1], rtol=1e-3)
@@ -341,7 +341,7 @@ def test_float32_kernels_run_natively_in_the_binding() -> None:
 
 
 def test_save_then_load_round_trips_configuration_and_parameters(tmp_path: Path) -> None:
-    x, y = seed_data(16, 6, 2)
+    x, y = tutorial_data(16, 6, 2)
     net = nr.TwoLayerNet(6, 5, 2, activation="sigmoid", bias=True, dtype="float32", seed=4)
     net.fit(x, y, steps=10, lr=1e-2)
     net.save(tmp_path / "net.npz")
@@ -386,7 +386,7 @@ def test_parameters_returns_copies() -> None:
 @pytest.mark.parametrize("name", ["rust", "numpy", "torch"])
 def test_non_finite_loss_raises_naming_the_step_and_keeps_previous_parameters(name: str) -> None:
     backend = backend_or_skip(name)
-    x, y = seed_data(32, 100, 1)
+    x, y = tutorial_data(32, 100, 1)
     net = nr.TwoLayerNet(100, 20, 1, seed=6, backend=backend)
     with pytest.raises(FloatingPointError, match=r"at step (\d+).*smaller learning rate") as info:
         net.fit(x, y, steps=1000, lr=1.0)
@@ -448,7 +448,7 @@ def test_ctrl_c_stops_a_long_rust_fit_promptly_with_valid_parameters() -> None:
 
 
 def test_exception_from_progress_callback_stops_fit_with_history_attached() -> None:
-    x, y = seed_data(16, 10, 1)
+    x, y = tutorial_data(16, 10, 1)
     w1, w2 = np.ones((10, 4)), np.full((4, 1), 0.1)
 
     def stop_at_ten(steps_done: int, loss: float) -> None:
@@ -532,7 +532,7 @@ def test_constructor_rejects_bad_arguments(kwargs, error, message: str) -> None:
 
 
 def test_one_dimensional_targets_are_accepted_for_a_single_output() -> None:
-    x, y = seed_data(10, 4, 1)
+    x, y = tutorial_data(10, 4, 1)
     net = nr.TwoLayerNet(4, 3, 1, seed=0)
     assert net.loss(x, y.ravel()) == net.loss(x, y)
 

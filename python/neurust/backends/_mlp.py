@@ -12,7 +12,7 @@ may compile, as JAX does, or replace, as JAX does for full batches).
 
 :class:`ArrayMlp` writes the maths once for array libraries with numpy's
 operators (numpy, torch, JAX). The loss is ``Σ (P - Y)²`` (``"sum"``, as the
-seed trains) or that over ``Y.size`` (``"mean"``), and the gradients are
+tutorial trains) or that over ``Y.size`` (``"mean"``), and the gradients are
 
     dP = 2 (P - Y) [/ Y.size]     dw2 = Aᵀ dP     db2 = Σ_rows dP
     dH = act'(H) · (dP w2ᵀ)       dw1 = Xᵀ dH     db1 = Σ_rows dH
@@ -49,8 +49,8 @@ def non_finite_error(loss: float, step: int, lr: float) -> FloatingPointError:
     are dropped, so the net keeps those of step ``step - 1`` (whose loss,
     finite, ends the history) and can be trained again with a smaller ``lr``;
     at step 0 the parameters are unchanged and the history is empty. The Rust
-    kernels' ``FitError`` says the same, so a caller sees one message
-    whatever the backend.
+    backend raises it too, from the binding's ``_core.FitStopped``, so a
+    caller sees one message whatever the backend.
     """
     return FloatingPointError(non_finite_message(loss, step, lr))
 
@@ -126,8 +126,12 @@ def is_full_batch(rows: int, batch_size: int | None) -> bool:
 def check_counts(steps: Any, batch_size: Any, callback_every: Any) -> None:
     """Raise TypeError or ValueError, naming the argument, unless each count is an int >= 1.
 
-    Every backend's ``mlp_fit`` checks them, so a float or a ``timedelta64``
-    never reaches a loop or the compiled call.
+    :class:`FitOptions` calls it, so the ``mlp_fit`` of every :class:`LoopFit`
+    backend refuses a float or a ``timedelta64`` before its loop starts. The
+    Rust backend passes the counts to ``_core``, which applies the same rule
+    with the same messages. ``TwoLayerNet.fit`` checks ``steps`` and
+    ``batch_size`` itself first (the values it passes pass again here); this
+    check is for callers of a backend's ``mlp_fit``.
     """
     positive_int(steps, "steps")
     for value, name in ((batch_size, "batch_size"), (callback_every, "callback_every")):

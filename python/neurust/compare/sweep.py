@@ -14,7 +14,7 @@ For each point it
 
 Before each backend's calibration and each sample it waits until the thread
 pools of whatever ran before are idle (:func:`.threads.wait_until_idle`):
-numpy's OpenBLAS keeps its threads spinning for about 0.1 s after a call, and
+numpy's OpenBLAS keeps its threads spinning for a while after a call, and
 the next backend would otherwise share a core with them. With
 ``Settings.isolate`` each backend runs in a worker process of its own
 (:mod:`.worker`) and no other library's threads exist beside it.

@@ -108,8 +108,8 @@ def _limit_other_pools(threads: int) -> contextlib.AbstractContextManager[object
 
 
 # How long a pool may take to go idle before a sample starts anyway. OpenBLAS's
-# workers spin for 2**28 cycles (about 0.1 s) after each call by default
-# (docs/performance.md has what they cost on a 2-core machine).
+# workers spin for 2**28 cycles after each call by default (``python
+# benches/order_bias.py``; docs/performance.md has what they cost).
 IDLE_TIMEOUT_S = 1.0
 # The other threads count as idle after this many windows in a row in which they
 # ran for less than a tenth of the window: one window alone could fall in a

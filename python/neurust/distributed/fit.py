@@ -304,7 +304,8 @@ class _Run:
         self.net, self.settings, self.rows = net, settings, rows
         self.rank = dist.get_rank(group)
         # gloo hands even a one-rank all-reduce to its own thread and waits for
-        # it (1.3 ms a step for the seeds' net at 1,024 rows).
+        # it (the "1 process (loop)" row of benches/distributed.py; figures in
+        # docs/performance.md).
         self.alone = dist.get_world_size(group) == 1
         self.buffers = buffers = _Buffers(net, net.parameters())
         first = buffers.sets[0]

@@ -82,8 +82,9 @@ def _shuffle(sample_idx: np.ndarray, random_state: np.random.RandomState) -> np.
     """``sklearn.utils.shuffle(sample_idx, random_state=random_state)``, without its checks.
 
     The same draw: scikit-learn's shuffle shuffles ``np.arange(n)`` in place with the
-    RandomState and indexes by it. Its argument checks and dataframe probing cost about
-    60 µs a call, as much as a whole small epoch in Rust.
+    RandomState and indexes by it. Its argument checks and dataframe probing cost as
+    much as a whole small epoch in Rust (``python benches/network_per_batch.py``;
+    figures in docs/performance.md).
     """
     permutation = np.arange(sample_idx.shape[0])
     random_state.shuffle(permutation)

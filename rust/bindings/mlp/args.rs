@@ -32,6 +32,10 @@ pub fn parse_reduction(name: &str) -> Result<Reduction> {
 /// `neurust._validation`, whose messages these are): an int (anything
 /// `numbers.Integral`), never a bool, a float or a `timedelta64` (which numpy
 /// registers as an integer type), at most `sys.maxsize`.
+///
+/// `TwoLayerNet` has checked its counts with `positive_int` before they get
+/// here, so on that path this check passes; it is kept for callers of
+/// `_core` itself, a module users may import.
 pub fn count(value: &Bound<'_, PyAny>, name: &str) -> Result<usize> {
     static INTEGRAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     static NOT_NUMBERS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();

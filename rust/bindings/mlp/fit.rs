@@ -34,7 +34,8 @@ pyo3::create_exception!(
 );
 
 /// The longest a training loop runs without checking for Ctrl-C: well under
-/// the 100 ms a person notices, and re-attaching costs about a microsecond.
+/// the 100 ms a person notices, and re-attaching costs next to nothing
+/// (`neurust compare --workloads fit`; figures in docs/performance.md).
 const CHECK_INTERVAL: Duration = Duration::from_millis(25);
 
 /// `mlp_fit`'s arguments once the scalars are parsed.
@@ -112,8 +113,8 @@ impl<'py, T: PyFloat> Operands<'py, T> {
 }
 
 /// rust-numpy's borrow flags on the parameters: they guard them for the
-/// whole loop (the cost, well under a microsecond, is nothing next to a
-/// fit), and refuse read-only arrays.
+/// whole loop (once a call, nothing next to a fit: `neurust compare
+/// --workloads fit`), and refuse read-only arrays.
 struct Borrows<'py, T: PyFloat> {
     w1: PyReadwriteArrayDyn<'py, T>,
     b1: Option<PyReadwriteArrayDyn<'py, T>>,

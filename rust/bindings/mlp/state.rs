@@ -11,8 +11,9 @@ use crate::bindings::convert::{FloatArray, PyFloat};
 use crate::bindings::error::{Error, Result};
 use crate::kernels::mlp::{TwoLayer, Workspace};
 
-/// The largest workspace a net keeps between calls, in bytes (the seeds'
-/// net at 1024 rows needs 5 MB); a larger one (a prediction over a huge
+/// The largest workspace a net keeps between calls, in bytes: room for the
+/// tutorial's network at 1024 rows, as `benches/distributed.py` trains it
+/// (its size in docs/performance.md); a larger one (a prediction over a huge
 /// batch) is freed after its call.
 const KEPT_MAX_BYTES: usize = 32 << 20;
 

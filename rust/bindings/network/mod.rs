@@ -24,7 +24,8 @@ use crate::kernels::network::{
 };
 
 /// The longest an epoch runs without checking for Ctrl-C: re-attaching
-/// costs about a microsecond, nothing next to a batch.
+/// costs nothing next to a batch (`benches/network_per_batch.py`; figures in
+/// docs/performance.md).
 const CHECK_INTERVAL: Duration = Duration::from_millis(25);
 
 /// The element types the network computes in.

@@ -185,7 +185,7 @@ fn passes_match_the_former_two_layer_passes_in_float32() {
 
 #[test]
 fn large_passes_match_on_one_and_two_threads() {
-    // The seeds' size: products large enough for the parallel paths, and
+    // The tutorial's size: products large enough for the parallel paths, and
     // activations large enough to be split over threads.
     let before = parallel::num_threads();
     for threads in [1, 2] {

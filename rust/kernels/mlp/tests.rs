@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::train::{PyRepr, CLOCK_EVERY};
+use super::train::CLOCK_EVERY;
 use super::*;
 use crate::kernels::parallel;
 use crate::kernels::Element;
@@ -266,9 +266,9 @@ fn train<T: Element>(
     (result, history)
 }
 
-/// A scaled-down version of the seed's run: standard-normal data and
+/// A scaled-down version of the tutorial's run: standard-normal data and
 /// weights, ReLU, no biases, sum of squared errors.
-fn seed_like(rows: usize, input_dim: usize, hidden_dim: usize) -> (Data<f64>, Owned) {
+fn tutorial_like(rows: usize, input_dim: usize, hidden_dim: usize) -> (Data<f64>, Owned) {
     let net = net(input_dim, hidden_dim, 1);
     let mut rng = Normal(2024);
     let x = rng.draw(rows * input_dim);
@@ -278,9 +278,9 @@ fn seed_like(rows: usize, input_dim: usize, hidden_dim: usize) -> (Data<f64>, Ow
 }
 
 #[test]
-fn fit_drives_the_seed_like_loss_down_by_orders_of_magnitude() {
+fn fit_drives_the_tutorial_like_loss_down_by_orders_of_magnitude() {
     let steps = 300;
-    let (data, mut owned) = seed_like(32, 200, 40);
+    let (data, mut owned) = tutorial_like(32, 200, 40);
     let config = FitConfig {
         report_every: 50,
         ..FitConfig::new(steps, 2e-5)
@@ -311,7 +311,7 @@ fn fit_drives_the_seed_like_loss_down_by_orders_of_magnitude() {
 
 #[test]
 fn fit_follows_the_same_path_as_gradients_then_step() {
-    let (data, mut fused) = seed_like(16, 30, 8);
+    let (data, mut fused) = tutorial_like(16, 30, 8);
     let mut manual = fused.clone();
     let (steps, lr) = (20, 1e-4);
     let (outcome, history) = train(
@@ -348,7 +348,7 @@ fn non_finite_loss_keeps_the_last_parameters_whose_loss_was_finite() {
     // the buffers fit rotates.
     let mut residues = [false; 3];
     for lr in [0.02, 0.05, 1.0, 5.0, 1e5] {
-        let (data, mut owned) = seed_like(8, 20, 6);
+        let (data, mut owned) = tutorial_like(8, 20, 6);
         let steps = 200;
         let config = FitConfig {
             report_every: 1,
@@ -363,15 +363,10 @@ fn non_finite_loss_keeps_the_last_parameters_whose_loss_was_finite() {
         assert!(bad > 0 && bad < steps);
         residues[bad % 3] = true;
         assert!(history[..bad].iter().all(|l| l.is_finite()));
-        assert!(err.to_string().contains(&format!(
-            "step {bad} (lr={}); the parameters are kept as they were at step {}",
-            PyRepr(lr),
-            bad - 1
-        )));
 
         // The parameters kept are those after `bad - 1` steps, and their
         // loss is the last finite one recorded.
-        let (_, mut replay) = seed_like(8, 20, 6);
+        let (_, mut replay) = tutorial_like(8, 20, 6);
         let (outcome, _) = train(
             &data,
             &mut replay.view_mut(),
@@ -391,7 +386,7 @@ fn non_finite_loss_keeps_the_last_parameters_whose_loss_was_finite() {
 
 #[test]
 fn non_finite_loss_at_step_0_changes_nothing() {
-    let (mut data, mut owned) = seed_like(4, 5, 3);
+    let (mut data, mut owned) = tutorial_like(4, 5, 3);
     data.x[0] = f64::INFINITY;
     let before = owned.clone();
     let (outcome, _) = train(
@@ -402,9 +397,6 @@ fn non_finite_loss_at_step_0_changes_nothing() {
     );
     let err = outcome.expect_err("an infinite input");
     assert!(matches!(err, FitError::NonFiniteLoss { step: 0, .. }));
-    assert!(err
-        .to_string()
-        .contains("before any update; the parameters are unchanged"));
     assert_eq!(owned.w1, before.w1);
     assert_eq!(owned.w2, before.w2);
 }
@@ -412,7 +404,7 @@ fn non_finite_loss_at_step_0_changes_nothing() {
 #[test]
 fn the_result_is_in_the_caller_s_buffers_after_odd_and_even_step_counts() {
     for steps in 1..=6 {
-        let (data, mut fused) = seed_like(6, 7, 3);
+        let (data, mut fused) = tutorial_like(6, 7, 3);
         let mut manual = fused.clone();
         let (outcome, _) = train(
             &data,
@@ -442,32 +434,8 @@ fn the_result_is_in_the_caller_s_buffers_after_odd_and_even_step_counts() {
 }
 
 #[test]
-fn lr_prints_as_python_s_repr() {
-    let cases = [
-        (1e308, "1e+308"),
-        (1e10, "10000000000.0"),
-        (0.1, "0.1"),
-        (1e-4, "0.0001"),
-        (1e-5, "1e-05"),
-        (1e16, "1e+16"),
-        (1e15, "1000000000000000.0"),
-        (123456.789, "123456.789"),
-        (0.0, "0.0"),
-        (-0.0, "-0.0"),
-        (2.5e-7, "2.5e-07"),
-        (1.7976931348623157e308, "1.7976931348623157e+308"),
-        (5e-324, "5e-324"),
-        (f64::INFINITY, "inf"),
-        (f64::NAN, "nan"),
-    ];
-    for (value, expected) in cases {
-        assert_eq!(PyRepr(value).to_string(), expected, "{value:e}");
-    }
-}
-
-#[test]
 fn callback_returning_false_stops_with_the_steps_done() {
-    let (data, mut owned) = seed_like(8, 10, 4);
+    let (data, mut owned) = tutorial_like(8, 10, 4);
     let config = FitConfig {
         report_every: 7,
         ..FitConfig::new(100, 1e-4)
@@ -486,7 +454,7 @@ fn callback_returning_false_stops_with_the_steps_done() {
 
 #[test]
 fn report_interval_calls_back_before_report_every() {
-    let (data, mut owned) = seed_like(4, 5, 3);
+    let (data, mut owned) = tutorial_like(4, 5, 3);
     let config = FitConfig {
         report_every: 1000,
         report_interval: Some(Duration::ZERO),
@@ -505,7 +473,7 @@ fn report_interval_calls_back_before_report_every() {
 #[test]
 fn mini_batches_cycle_through_consecutive_row_blocks() {
     // 10 rows in blocks of 4: rows 0..4, 4..8, 8..10, then 0..4 again.
-    let (data, mut batched) = seed_like(10, 6, 5);
+    let (data, mut batched) = tutorial_like(10, 6, 5);
     let mut manual = batched.clone();
     let (steps, lr) = (7, 1e-3);
     let config = FitConfig {
@@ -538,7 +506,7 @@ fn mini_batches_cycle_through_consecutive_row_blocks() {
 #[test]
 fn training_is_independent_of_thread_count() {
     // Large enough that every product runs on the parallel faer path.
-    let (data, start) = seed_like(96, 300, 64);
+    let (data, start) = tutorial_like(96, 300, 64);
     let run = |threads: usize| {
         parallel::set_num_threads(threads);
         let mut owned = start.clone();

@@ -1,6 +1,5 @@
 //! The fused training loop: steps, mini-batches, reports and the non-finite-loss stop.
 
-use core::fmt;
 use std::time::{Duration, Instant};
 
 use super::{gradients_into, Gradients, GradientsMut, ParamsMut, Reduction, TwoLayer, Workspace};
@@ -58,7 +57,8 @@ pub struct FitOutcome {
     pub stopped_early: bool,
 }
 
-/// Why a [`fit`] failed.
+/// Why a [`fit`] failed. The bindings pass it on as `_core.FitStopped`;
+/// the message users read is written in Python (`non_finite_message`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FitError<T> {
     /// The loss before step `step` (0-based) was NaN or infinite. The
@@ -70,91 +70,6 @@ pub enum FitError<T> {
         loss: T,
         learning_rate: f64,
     },
-}
-
-impl<T: Element> fmt::Display for FitError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            FitError::NonFiniteLoss {
-                step,
-                loss,
-                learning_rate,
-            } => {
-                let (loss, lr) = (PyRepr(loss.to_f64()), PyRepr(learning_rate));
-                write!(f, "the loss became {loss} at step {step} (lr={lr})")?;
-                // neurust/backends/_mlp.py's `non_finite_message` says the same.
-                match step {
-                    0 => write!(
-                        f,
-                        ", before any update; the parameters are unchanged; check the data \
-                         and the parameters for NaN, infinite or huge values"
-                    ),
-                    _ => write!(
-                        f,
-                        "; the parameters are kept as they were at step {}, the last whose \
-                         loss was finite; try a smaller learning rate",
-                        step - 1
-                    ),
-                }
-            }
-        }
-    }
-}
-
-impl<T: Element> std::error::Error for FitError<T> {}
-
-/// A float as Python's `repr` writes it, so that messages quote an `lr` as
-/// the caller typed it: the shortest digits that read back to the value,
-/// positional when the decimal point falls within 16 digits of them
-/// (`0.0001`, `10000000000.0`), else scientific with a signed exponent of at
-/// least two digits (`1e-05`, `1e+308`).
-pub struct PyRepr(pub f64);
-
-impl fmt::Display for PyRepr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = self.0;
-        if value.is_nan() {
-            return f.write_str("nan");
-        }
-        if value.is_infinite() {
-            return f.write_str(if value > 0.0 { "inf" } else { "-inf" });
-        }
-        // Rust's `{:e}` gives the same shortest round-tripping digits as
-        // Python's repr, as `d.ddde[-]x`.
-        let scientific = format!("{value:e}");
-        let (mantissa, exponent) = scientific
-            .split_once('e')
-            .expect("`{:e}` writes an exponent");
-        let exponent: i32 = exponent.parse().expect("`{:e}` writes an integer exponent");
-        let (sign, mantissa) = match mantissa.strip_prefix('-') {
-            Some(rest) => ("-", rest),
-            None => ("", mantissa),
-        };
-        let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
-        let point = exponent + 1; // digits before the decimal point
-        f.write_str(sign)?;
-        if -4 < point && point <= 16 {
-            let point = point as isize;
-            let len = digits.len() as isize;
-            if point <= 0 {
-                write!(f, "0.{}{digits}", "0".repeat((-point) as usize))
-            } else if point >= len {
-                write!(f, "{digits}{}.0", "0".repeat((point - len) as usize))
-            } else {
-                let (whole, fraction) = digits.split_at(point as usize);
-                write!(f, "{whole}.{fraction}")
-            }
-        } else {
-            let (first, rest) = digits.split_at(1);
-            let rest = if rest.is_empty() {
-                String::new()
-            } else {
-                format!(".{rest}")
-            };
-            let exp_sign = if exponent < 0 { '-' } else { '+' };
-            write!(f, "{first}{rest}e{exp_sign}{:02}", exponent.abs())
-        }
-    }
 }
 
 /// Trains `params` in place by gradient descent on the `rows × input_dim`

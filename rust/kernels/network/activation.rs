@@ -99,8 +99,8 @@ impl Hidden {
             }
             Hidden::Relu => {
                 // A select, not a branch: about half the units are off, in
-                // no pattern a branch predictor can learn (the branch took
-                // 30 µs of a 64-unit, 200-row batch).
+                // no pattern a branch predictor can learn (the branch's cost:
+                // `benches/network_per_batch.py`, docs/performance.md).
                 for (d, &z) in delta.iter_mut().zip(z) {
                     let off = z == T::ZERO;
                     *d = if off { T::ZERO } else { *d };

@@ -25,7 +25,7 @@ pub enum Loss {
 /// How the squared errors of [`Loss::SumOfSquares`] are combined into one loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Reduction {
-    /// `Σ (P - Y)²`, as the seed trains.
+    /// `Σ (P - Y)²`, as the tutorial trains.
     #[default]
     Sum,
     /// `Σ (P - Y)² / (rows · outputs)`, as `torch.nn.MSELoss()` computes.

@@ -112,7 +112,7 @@ impl<T: Real> Optimizer<T> {
     ///
     /// Inlined so that the caller's `simd::dispatch` compiles the loops for
     /// wide vectors (out of line, Adam's square roots and divisions ran in
-    /// SSE2 at about 7 ns an element).
+    /// SSE2: `benches/network_per_batch.py`; figures in docs/performance.md).
     #[inline(always)]
     pub fn update(&mut self, index: usize, param: &mut [T], grad: &[T]) {
         assert_eq!(param.len(), grad.len(), "optimizer: gradient shape");

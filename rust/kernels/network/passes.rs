@@ -119,8 +119,7 @@ fn csr_transpose_times<T: Real, I: Index>(
 
 /// Whether a product with this few output columns runs faster transposed:
 /// the register-blocked kernels fill their tiles along the output's rows
-/// (float64, 200×100 @ 100×10: 28.6 µs as it stands, 13.9 µs as
-/// `(Wᵀ @ Aᵀ)ᵀ`; `Aᵀ @ δ` 29.1 µs, `(δᵀ @ A)ᵀ` 9.5 µs).
+/// (`benches/network_per_batch.py`; figures in docs/performance.md).
 #[inline(always)]
 fn narrow(inputs: usize, cols: usize) -> bool {
     cols > 1 && cols < 16 && inputs >= 2 * cols
@@ -194,9 +193,9 @@ fn dense_transpose_product<T: Real>(
 }
 
 /// `out = delta @ coefᵀ` (`rows × inputs`): through a transposed copy of
-/// `coef` while the product is small (float64, 200×10 @ 10×100: 74 µs on the
-/// transposed view, whose short dot products waste the kernels' lanes, 5.8
-/// µs on the copy); large products read the view (OpenBLAS takes it as is).
+/// `coef` while the product is small (the view's short dot products waste
+/// the kernels' lanes: `benches/network_per_batch.py`, docs/performance.md);
+/// large products read the view (OpenBLAS takes it as is).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn delta_below<T: Real>(
