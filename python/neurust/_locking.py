@@ -1,4 +1,4 @@
-"""One lock per net: its methods run one at a time, whichever thread calls them."""
+"""One lock per net (or perceptron): its methods run one at a time, whichever thread calls them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def locked(method: _Method) -> _Method:
-    """Run the method holding the net's lock (re-entrant: a progress callback may read the net)."""
+    """Run the method holding ``self._lock`` (re-entrant: a progress callback may read the net)."""
 
     @functools.wraps(method)
     def locked(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from neurust import _core
 from neurust._convert import as_float_array
+from neurust._locking import locked
 from neurust._validation import generator, positive_int, positive_learning_rate, shape_text
 
 __all__ = ["Perceptron"]
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _locked(method: _Method) -> _Method:
-    """Run the method holding the perceptron's lock, so threads sharing one take turns."""
-
-    @functools.wraps(method)
-    def locked(self: Perceptron, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            return method(self, *args, **kwargs)
-
-    return locked  # type: ignore[return-value]
 
 
 class Perceptron:
@@ -146,7 +132,7 @@ class Perceptron:
             activity = _core.weighted_sum(x, self.weights_) + self.bias_
         return _core.heaviside(np.asarray(activity, dtype=np.float64))
 
-    @_locked
+    @locked
     def fit(self, X: Any, y: Any, max_epochs: int = 100) -> Perceptron:
         """Apply the perceptron rule, sample by sample, until an epoch makes no mistake.
 
@@ -207,7 +193,7 @@ class Perceptron:
                 break
         return self
 
-    @_locked
+    @locked
     def predict(self, X: Any) -> np.ndarray:
         """The neuron's output for each sample: ``step(X @ weights_ + bias_)``.
 

@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,8 @@ import numpy as np
 import pytest
 
 import neurust as nr
+from support import ranks
+from support.children import environment
 
 WORLD = 2
 CHILD_TIMEOUT_S = 240  # a whole scenario, imports (torch, jax) included
@@ -240,59 +241,14 @@ def _child(scenario: str, out: Path) -> None:
 # --- the parent ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start(
     scenario: str, out: Path, group_timeout: float = GROUP_TIMEOUT_S
 ) -> list[subprocess.Popen[str]]:
-    pytest.importorskip("torch", reason="distributed training runs on torch.distributed")
-    env = dict(os.environ)
-    env.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE=str(WORLD),
-        NEURUST_DISTRIBUTED_TIMEOUT=str(group_timeout), OMP_NUM_THREADS="1",
-        XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-    )  # fmt: skip
-    if Path("/sys/class/net/lo").exists():
-        env["GLOO_SOCKET_IFNAME"] = "lo"  # keep gloo's own connections on 127.0.0.1
-    children = []
-    for rank in range(WORLD):
-        env.update(RANK=str(rank), LOCAL_RANK=str(rank))
-        children.append(
-            subprocess.Popen(
-                [sys.executable, __file__, scenario, str(out)],
-                env=dict(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    return children
-
-
-def _finish(children: list[subprocess.Popen[str]], timeout: float) -> list[tuple[int, str]]:
-    """Each child's (exit status, stderr), killing every child if one overruns ``timeout``."""
-    deadline = time.monotonic() + timeout
-    results = []
-    try:
-        for child in children:
-            _, stderr = child.communicate(timeout=max(0.1, deadline - time.monotonic()))
-            results.append((child.returncode, stderr))
-    except subprocess.TimeoutExpired:
-        for child in children:
-            child.kill()
-        for child in children:
-            child.communicate(timeout=30)
-        pytest.fail(f"a rank did not finish within {timeout} s")
-    return results
+    return ranks.start([__file__, scenario, str(out)], WORLD, group_timeout)
 
 
 def _run(scenario: str, out: Path) -> None:
-    for status, stderr in _finish(_start(scenario, out, SCENARIO_TIMEOUT_S), CHILD_TIMEOUT_S):
-        assert status == 0, stderr
+    ranks.run([__file__, scenario, str(out)], WORLD, SCENARIO_TIMEOUT_S, CHILD_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -418,7 +374,8 @@ def test_only_rank_0_shows_the_progress_bar_with_the_global_loss(
 
 def test_ctrl_c_on_torchrun_stops_every_rank(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="torchrun comes with torch")
-    env = dict(os.environ, NEURUST_DISTRIBUTED_TIMEOUT=str(GROUP_TIMEOUT_S), OMP_NUM_THREADS="1")
+    # The ranks run this file, which imports ``support``.
+    env = environment({"NEURUST_DISTRIBUTED_TIMEOUT": str(GROUP_TIMEOUT_S), "OMP_NUM_THREADS": "1"})
     if Path("/sys/class/net/lo").exists():
         env["GLOO_SOCKET_IFNAME"] = "lo"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -466,7 +423,7 @@ def test_a_rank_that_stops_mid_fit_stops_the_other_with_a_clear_error(
             time.sleep(0.5)
             children[1].send_signal(signal.SIGINT)
     finally:
-        (status_0, stderr_0), (status_1, stderr_1) = _finish(children, GROUP_TIMEOUT_S + 30)
+        (status_0, stderr_0), (status_1, stderr_1) = ranks.finish(children, GROUP_TIMEOUT_S + 30)
     assert status_0 != 0
     assert "DistributedError" in stderr_0 and "another rank has stopped" in stderr_0, stderr_0
     if how == "kill":

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from test_distributed import _finish, _free_port
 
 import neurust as nr
+from support import ranks
 
 WORLD = 2
 CHILD_TIMEOUT_S = 240
+GROUP_TIMEOUT_S = 120
 STEPS = 6
 BACKENDS = ("rust", "numpy")
 
@@ -64,29 +64,8 @@ def _child(out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    pytest.importorskip("torch", reason="distributed training runs on torch.distributed")
     out = tmp_path_factory.mktemp("empty")
-    env = dict(os.environ)
-    env.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE=str(WORLD),
-        NEURUST_DISTRIBUTED_TIMEOUT="120", OMP_NUM_THREADS="1",
-    )  # fmt: skip
-    if Path("/sys/class/net/lo").exists():
-        env["GLOO_SOCKET_IFNAME"] = "lo"
-    children = []
-    for rank in range(WORLD):
-        env.update(RANK=str(rank), LOCAL_RANK=str(rank))
-        children.append(
-            subprocess.Popen(
-                [sys.executable, __file__, str(out)],
-                env=dict(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    for status, stderr in _finish(children, CHILD_TIMEOUT_S):
-        assert status == 0, stderr
+    ranks.run([__file__, str(out)], WORLD, GROUP_TIMEOUT_S, CHILD_TIMEOUT_S)
     return [json.loads((out / f"empty-{rank}.json").read_text()) for rank in range(WORLD)]
 
 

@@ -33,7 +33,8 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
 
 
-def _environment(env: Mapping[str, str] | None, inherit: bool = True) -> dict[str, str]:
+def environment(env: Mapping[str, str] | None, inherit: bool = True) -> dict[str, str]:
+    """A child's environment: ``env`` over this process's, with ``support`` importable."""
     # faulthandler prints every thread's stack if the child dies of a signal.
     base = {**(os.environ if inherit else {}), "PYTHONFAULTHANDLER": "1", **(env or {})}
     # A test file run as a script (``python tests/fuzz/test_fuzz_X.py``) imports ``support``.
@@ -72,7 +73,7 @@ def run(
         done = subprocess.run(
             list(argv),
             cwd=cwd,
-            env=_environment(env, inherit_env),
+            env=environment(env, inherit_env),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -144,7 +145,7 @@ class Child:
         self.process = subprocess.Popen(
             self.argv,
             cwd=cwd,
-            env=_environment(env),
+            env=environment(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -82,9 +82,38 @@ pub fn learning_rate(lr: f64) -> Result<f64> {
     Ok(lr)
 }
 
+/// A parameter array, converted or not: its shape is what describes the net.
+pub trait Shaped {
+    fn dims(&self) -> &[usize];
+}
+
+impl Shaped for FloatArray<'_> {
+    fn dims(&self) -> &[usize] {
+        self.shape()
+    }
+}
+
+impl<T: PyFloat> Shaped for Bound<'_, PyArrayDyn<T>> {
+    fn dims(&self) -> &[usize] {
+        self.shape()
+    }
+}
+
+/// The network the parameter arrays describe, by `describe_shapes`.
+pub fn describe<A: Shaped>(
+    w1: &A,
+    b1: Option<&A>,
+    w2: &A,
+    b2: Option<&A>,
+    activation: Activation,
+) -> Result<TwoLayer> {
+    let (w1, b1) = (w1.dims(), b1.map(Shaped::dims));
+    describe_shapes(w1, b1, w2.dims(), b2.map(Shaped::dims), activation)
+}
+
 /// The network described by the parameters' shapes, or a ValueError naming
 /// the parameter that does not fit.
-pub fn describe(
+pub fn describe_shapes(
     w1: &[usize],
     b1: Option<&[usize]>,
     w2: &[usize],
@@ -196,11 +225,20 @@ pub struct Arrays<'py, T: PyFloat> {
     pub b2: Option<Bound<'py, PyArrayDyn<T>>>,
 }
 
-fn optional<'py>(obj: Option<&Bound<'py, PyAny>>, name: &str) -> Result<Option<FloatArray<'py>>> {
-    match obj {
-        Some(obj) if !obj.is_none() => Ok(Some(float_array(obj, name)?)),
-        _ => Ok(None),
-    }
+/// An optional argument, converted: absent and None both mean not given.
+pub fn given<'a, 'py, R>(
+    obj: Option<&'a Bound<'py, PyAny>>,
+    convert: impl FnOnce(&'a Bound<'py, PyAny>) -> Result<R>,
+) -> Result<Option<R>> {
+    obj.filter(|obj| !obj.is_none()).map(convert).transpose()
+}
+
+/// An optional array argument (a bias, `y`).
+pub fn optional<'py>(
+    obj: Option<&Bound<'py, PyAny>>,
+    name: &str,
+) -> Result<Option<FloatArray<'py>>> {
+    given(obj, |obj| float_array(obj, name))
 }
 
 impl<'py> Raw<'py> {
@@ -238,10 +276,10 @@ impl<'py> Raw<'py> {
 impl<T: PyFloat> Arrays<'_, T> {
     pub fn net(&self, activation: Activation) -> Result<(TwoLayer, usize)> {
         let net = describe(
-            self.w1.shape(),
-            self.b1.as_ref().map(|b| b.shape()),
-            self.w2.shape(),
-            self.b2.as_ref().map(|b| b.shape()),
+            &self.w1,
+            self.b1.as_ref(),
+            &self.w2,
+            self.b2.as_ref(),
             activation,
         )?;
         let rows = check_data(&net, self.x.shape(), self.y.as_ref().map(|y| y.shape()))?;

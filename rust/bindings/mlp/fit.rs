@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::args::{
-    check_data, check_no_aliasing, count, describe, learning_rate, parse_activation,
+    check_data, check_no_aliasing, count, describe, given, learning_rate, parse_activation,
     parse_reduction, untrainable_w1, writable_param,
 };
 use super::state::NetState;
@@ -71,18 +71,9 @@ impl<'py, T: PyFloat> Operands<'py, T> {
     fn new(args: &FitArgs<'_, 'py>) -> Result<Self> {
         let w1 = writable_param::<T>(args.w1, "w1")?;
         let w2 = writable_param::<T>(args.w2, "w2")?;
-        let bias = |obj: Option<&Bound<'py, PyAny>>, name: &str| match obj {
-            Some(obj) if !obj.is_none() => writable_param::<T>(obj, name).map(Some),
-            _ => Ok(None),
-        };
-        let (b1, b2) = (bias(args.b1, "b1")?, bias(args.b2, "b2")?);
-        let net = describe(
-            w1.shape(),
-            b1.as_ref().map(|b| b.shape()),
-            w2.shape(),
-            b2.as_ref().map(|b| b.shape()),
-            args.activation,
-        )?;
+        let b1 = given(args.b1, |b1| writable_param::<T>(b1, "b1"))?;
+        let b2 = given(args.b2, |b2| writable_param::<T>(b2, "b2"))?;
+        let net = describe(&w1, b1.as_ref(), &w2, b2.as_ref(), args.activation)?;
         let x = T::from_array(float_array(args.x, "x")?)?;
         let y = T::from_array(float_array(args.y, "y")?)?;
         let rows = check_data(&net, x.shape(), Some(y.shape()))?;
@@ -408,10 +399,6 @@ pub struct FitCall<'a, 'py> {
 /// Checks the scalars (each once, here), then trains in the dtype of `w1`.
 pub fn fit<'py>(call: FitCall<'_, 'py>, state: Option<&NetState>) -> Result<Bound<'py, PyAny>> {
     let py = call.x.py();
-    let optional = |value: Option<&Bound<'py, PyAny>>, name: &str| match value {
-        Some(value) if !value.is_none() => count(value, name).map(Some),
-        _ => Ok(None),
-    };
     let callback = call.callback.filter(|c| !c.is_none(py));
     if let Some(callback) = &callback {
         // Checked before any step: a bad callback must not leave w1 updated.
@@ -434,8 +421,8 @@ pub fn fit<'py>(call: FitCall<'_, 'py>, state: Option<&NetState>) -> Result<Boun
         reduction: parse_reduction(call.reduction)?,
         steps: count(call.steps, "steps")?,
         lr: learning_rate(call.lr)?,
-        batch_size: optional(call.batch_size, "batch_size")?,
-        callback_every: optional(call.callback_every, "callback_every")?,
+        batch_size: given(call.batch_size, |value| count(value, "batch_size"))?,
+        callback_every: given(call.callback_every, |value| count(value, "callback_every"))?,
         callback,
     };
     let w1 = call.w1;

@@ -4,10 +4,10 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
-use super::args::{count, describe, parse_activation, parse_reduction, Raw};
+use super::args::{count, describe_shapes, optional, parse_activation, parse_reduction, Raw};
 use super::eval::{evaluate, Evaluation};
 use super::fit::{fit, FitCall};
-use crate::bindings::convert::{float_array, PyFloat};
+use crate::bindings::convert::{FloatArray, PyFloat};
 use crate::bindings::error::{Error, Result};
 use crate::kernels::mlp::{TwoLayer, Workspace};
 
@@ -184,19 +184,15 @@ impl NetState {
         activation: &str,
     ) -> Result<Self> {
         let activation = parse_activation(activation)?;
-        let shape = |obj: Option<&Bound<'_, PyAny>>, name: &str| -> Result<Option<Vec<usize>>> {
-            match obj {
-                Some(obj) if !obj.is_none() => Ok(Some(float_array(obj, name)?.shape().to_vec())),
-                _ => Ok(None),
-            }
-        };
-        let (w1, b1) = (shape(Some(w1), "w1")?, shape(b1, "b1")?);
-        let (w2, b2) = (shape(Some(w2), "w2")?, shape(b2, "b2")?);
-        let net = describe(
-            w1.as_deref().unwrap_or_default(),
-            b1.as_deref(),
-            w2.as_deref().unwrap_or_default(),
-            b2.as_deref(),
+        // A w1 or w2 of None has no shape here (a ValueError: not 2-D), where
+        // the calls raise a TypeError for it.
+        let (w1, b1) = (optional(Some(w1), "w1")?, optional(b1, "b1")?);
+        let (w2, b2) = (optional(Some(w2), "w2")?, optional(b2, "b2")?);
+        let net = describe_shapes(
+            w1.as_ref().map_or(&[], FloatArray::shape),
+            b1.as_ref().map(FloatArray::shape),
+            w2.as_ref().map_or(&[], FloatArray::shape),
+            b2.as_ref().map(FloatArray::shape),
             activation,
         )?;
         Ok(NetState::new_for(net))
