@@ -168,6 +168,18 @@ def test_two_layer_refuses_parameters_of_another_net() -> None:
         core.forward(np.ones((2, 3)), np.ones((3, 5)), None, np.ones((5, 1)), None)
 
 
+@pytest.mark.parametrize("missing", ["w1", "w2"])
+def test_two_layer_of_parameters_refuses_what_mlp_forward_refuses(missing: str) -> None:
+    params = {"w1": np.ones((3, 4)), "b1": None, "w2": np.ones((4, 1)), "b2": None}
+    params[missing] = None
+    with pytest.raises(TypeError) as free:
+        _core.mlp_forward(np.ones((2, 3)), *params.values(), "relu")
+    with pytest.raises(TypeError) as state:
+        _core.TwoLayer.of_parameters(*params.values(), "relu")
+    assert str(state.value) == str(free.value)
+    assert missing in str(state.value)
+
+
 def test_two_layer_gives_the_free_functions_bits() -> None:
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use super::args::{count, describe_shapes, optional, parse_activation, parse_reduction, Raw};
 use super::eval::{evaluate, Evaluation};
 use super::fit::{fit, FitCall};
-use crate::bindings::convert::{FloatArray, PyFloat};
+use crate::bindings::convert::{float_array, FloatArray, PyFloat};
 use crate::bindings::error::{Error, Result};
 use crate::kernels::mlp::{TwoLayer, Workspace};
 
@@ -184,14 +184,13 @@ impl NetState {
         activation: &str,
     ) -> Result<Self> {
         let activation = parse_activation(activation)?;
-        // A w1 or w2 of None has no shape here (a ValueError: not 2-D), where
-        // the calls raise a TypeError for it.
-        let (w1, b1) = (optional(Some(w1), "w1")?, optional(b1, "b1")?);
-        let (w2, b2) = (optional(Some(w2), "w2")?, optional(b2, "b2")?);
+        // Converted as the calls convert them: a w1 or w2 of None is their TypeError.
+        let (w1, b1) = (float_array(w1, "w1")?, optional(b1, "b1")?);
+        let (w2, b2) = (float_array(w2, "w2")?, optional(b2, "b2")?);
         let net = describe_shapes(
-            w1.as_ref().map_or(&[], FloatArray::shape),
+            w1.shape(),
             b1.as_ref().map(FloatArray::shape),
-            w2.as_ref().map_or(&[], FloatArray::shape),
+            w2.shape(),
             b2.as_ref().map(FloatArray::shape),
             activation,
         )?;
