@@ -2,13 +2,16 @@
 
 use std::sync::Mutex;
 
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 use super::args::{count, describe_shapes, optional, parse_activation, parse_reduction, Raw};
 use super::eval::{evaluate, Evaluation};
 use super::fit::{fit, FitCall};
 use crate::bindings::convert::{float_array, FloatArray, PyFloat};
 use crate::bindings::error::{Error, Result};
+use crate::kernels::activation::Activation;
 use crate::kernels::mlp::{TwoLayer, Workspace};
 
 /// The largest workspace a net keeps between calls, in bytes: room for the
@@ -213,8 +216,13 @@ impl NetState {
     }
 
     #[getter]
-    fn activation(&self) -> &'static str {
-        self.net.activation.name()
+    fn activation<'py>(&self, py: Python<'py>) -> &Bound<'py, PyString> {
+        // Interned: the Rust backend compares it on every call (`benches/test_training.py`).
+        match self.net.activation {
+            Activation::Relu => intern!(py, "relu"),
+            Activation::Sigmoid => intern!(py, "sigmoid"),
+            Activation::Step => intern!(py, "step"),
+        }
     }
 
     #[getter]
