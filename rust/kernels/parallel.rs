@@ -292,11 +292,12 @@ pub fn for_each_index(count: usize, work: impl Fn(usize) + Sync) {
 }
 
 /// How long a pool thread that has helped with a [`for_each_index`] job
-/// keeps polling for the next one before it goes back to sleep: waking a
-/// sleeping thread takes longer than 64k float32 sigmoids on one thread.
-/// torch's OpenMP threads spin between calls likewise. Measured by `neurust
-/// compare --workloads sigmoid --sizes 64k --dtype float32 --threads 1,2`.
-pub const POLL_FOR: Duration = Duration::from_micros(100);
+/// keeps polling for the next one (running any rayon work meanwhile) before
+/// it goes back to sleep: a thread woken from sleep, on a virtual machine
+/// above all, can arrive after the caller has done the whole job alone.
+/// numpy's OpenBLAS threads spin longer still. Measured by `neurust compare
+/// --quick --isolate --threads 2` (the `linear` 512 row; docs/performance.md).
+pub const POLL_FOR: Duration = Duration::from_millis(60);
 
 /// Runs `shared`'s parts until none is left, unless the job is closed.
 fn help(shared: &Shared) {
@@ -331,7 +332,9 @@ fn poll_for_jobs(state: &State) {
             idle_since = Instant::now();
         } else if idle_since.elapsed() > POLL_FOR {
             break;
-        } else {
+        } else if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            // Rayon work (faer's splits, scopes) queued meanwhile runs here
+            // rather than waiting for this poll to end.
             std::hint::spin_loop();
         }
     }
