@@ -25,6 +25,7 @@
 //! argument); the functions here panic on a mismatch.
 
 mod activation;
+mod dense;
 mod epoch;
 mod input;
 mod loss;
@@ -37,13 +38,12 @@ mod workspace;
 mod tests;
 
 pub use activation::{Hidden, Output};
+pub use dense::{backprop_dense, forward_dense, loss_dense, TwoLayerPass};
 pub use epoch::{epoch, Interrupted};
 pub use input::{Csr, CsrError, Indices, Input};
 pub use loss::{Loss, Reduction};
 pub use optimizer::{descend, descend_into, descend_over, Adam, Optimizer, Sgd};
-pub use passes::{
-    backprop_dense, forward, forward_dense, loss_dense, loss_gradient, Gradients, TwoLayerPass,
-};
+pub use passes::{forward, loss_gradient, Gradients};
 pub use real::Real;
 pub use workspace::Workspace;
 

@@ -485,7 +485,7 @@ fn pairwise_sum_follows_numpy_blocks() {
 
 #[test]
 fn the_two_layer_pass_gives_the_layer_loops_bits() {
-    use super::passes::{layer_loops, TwoLayerPass};
+    use super::dense::{layer_loops, TwoLayerPass};
     use crate::kernels::activation::Activation;
     type Grads = (Vec<Vec<f64>>, Vec<Vec<f64>>);
     let empty_grads = |layout: &Layout| -> Grads {
