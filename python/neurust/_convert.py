@@ -4,7 +4,7 @@ The Rust bindings accept aligned, C-contiguous float32/float64 ndarrays
 directly and convert everything else (lists, integer and bool arrays, strided
 views, non-native byte order) themselves, following numpy's conversion rules,
 with errors that name the argument. The functions here call that same code
-(``_core._as_float_arrays``, ``_core._reject_masked``), so the backends'
+(``_core._as_float_arrays``, ``_core._as_array``), so the backends'
 ``from_numpy`` and the models' argument checks give a masked array or a tensor
 that requires grad one answer everywhere, and the rule is written once.
 """
@@ -19,11 +19,6 @@ import numpy as np
 from neurust import _core
 
 
-def reject_masked(obj: Any, name: str) -> None:
-    """Raise TypeError if ``obj`` is a masked array: the kernels would silently drop its mask."""
-    _core._reject_masked(obj, name)
-
-
 def as_array(obj: Any, name: str) -> np.ndarray:
     """``numpy.asarray(obj)``, with errors that name the argument.
 
@@ -35,13 +30,7 @@ def as_array(obj: Any, name: str) -> np.ndarray:
     ValueError
         If ``obj`` is a ragged sequence.
     """
-    reject_masked(obj, name)
-    try:
-        return np.asarray(obj)
-    except ValueError as exc:
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
-    except (TypeError, RuntimeError) as exc:
-        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+    return _core._as_array(obj, name)
 
 
 def result_dtype(*dtypes: np.dtype) -> np.dtype:

@@ -14,9 +14,9 @@ __all__ = [
     "Network",
     "TwoLayer",
     "__version__",
+    "_as_array",
     "_as_float_arrays",
     "_load_openblas",
-    "_reject_masked",
     "_use_openblas",
     "build_info",
     "get_num_threads",
@@ -112,8 +112,8 @@ def mlp_fit(
     callback: Callable[[int, float], object] | None = None,
     callback_every: int | None = None,
 ) -> _Array: ...
+def _as_array(obj: object, name: str, /) -> _Array: ...
 def _as_float_arrays(args: list[tuple[Any, str]], /) -> list[_Array]: ...
-def _reject_masked(obj: object, name: str, /) -> None: ...
 
 class FitStopped(BaseException):
     """A fit that stopped before its last step, with its state (see ``mlp_fit``)."""

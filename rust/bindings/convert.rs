@@ -317,15 +317,15 @@ fn as_float_arrays_py<'py>(
     Ok(arrays.into_iter().map(FloatArray::into_any).collect())
 }
 
-/// `_core._reject_masked`: [`reject_masked`] for Python callers.
-#[pyfunction(name = "_reject_masked", signature = (obj, name, /))]
-fn reject_masked_py(obj: &Bound<'_, PyAny>, name: &str) -> Result<()> {
-    reject_masked(obj, name)
+/// `_core._as_array`: [`as_array`] for Python callers (`neurust._convert.as_array`).
+#[pyfunction(name = "_as_array", signature = (obj, name, /))]
+fn as_array_py<'py>(obj: &Bound<'py, PyAny>, name: &str) -> Result<Bound<'py, PyAny>> {
+    Ok(as_array(obj, name)?.into_any())
 }
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(as_float_arrays_py, module)?)?;
-    module.add_function(wrap_pyfunction!(reject_masked_py, module)?)
+    module.add_function(wrap_pyfunction!(as_array_py, module)?)
 }
 
 /// The array's elements as a slice.
