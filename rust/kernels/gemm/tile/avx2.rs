@@ -114,7 +114,7 @@ macro_rules! kernels {
                 }
             }
 
-            /// `ROWS` rows at a time, then single rows.
+            /// `ROWS` rows at a time, then one tile of the rows left.
             #[inline(always)]
             unsafe fn broadcast(a: &View<'_, T>, b: &View<'_, T>, store: &mut Store<'_, T>) {
                 let mut i0 = 0;
@@ -122,9 +122,12 @@ macro_rules! kernels {
                     unsafe { broadcast_rows::<ROWS>(a, b, i0, store) };
                     i0 += ROWS;
                 }
-                while i0 < a.rows {
-                    unsafe { broadcast_rows::<1>(a, b, i0, store) };
-                    i0 += 1;
+                // The rows left over in one tile, as at AVX-512.
+                match a.rows - i0 {
+                    3 => unsafe { broadcast_rows::<3>(a, b, i0, store) },
+                    2 => unsafe { broadcast_rows::<2>(a, b, i0, store) },
+                    1 => unsafe { broadcast_rows::<1>(a, b, i0, store) },
+                    _ => {}
                 }
             }
 

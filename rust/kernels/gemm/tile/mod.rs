@@ -56,6 +56,14 @@ pub(super) fn matmul<T: Float>(
     false
 }
 
+/// Whether the level in use has kernels.
+pub(super) fn runs() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return kernel_level().is_some();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The level whose kernels run: AVX-512 or AVX2+FMA, if in use (one load).
 #[cfg(target_arch = "x86_64")]
 #[inline]
@@ -269,8 +277,8 @@ fn put<T: Float, const MR: usize, const NR: usize>(
 /// Rows per tile in the broadcast form.
 const ROWS: usize = 4;
 
-/// The broadcast form over the whole result: `ROWS × NR` tiles, then
-/// single rows.
+/// The broadcast form over the whole result: `ROWS × NR` tiles, then one
+/// tile of the rows left.
 ///
 /// # Safety
 /// `b.col_stride == 1` and the views' extents were checked.
@@ -285,9 +293,14 @@ unsafe fn broadcast<T: Float, const V: usize, const NR: usize>(
         unsafe { broadcast_rows::<T, ROWS, NR, V>(a, b, i0, store) };
         i0 += ROWS;
     }
-    while i0 < a.rows {
-        unsafe { broadcast_rows::<T, 1, NR, V>(a, b, i0, store) };
-        i0 += 1;
+    // The rows left over in one tile: one row at a time ran at about a
+    // third of the rate (`cargo run --release --example small_products`,
+    // 10×200×100; figures in docs/performance.md).
+    match a.rows - i0 {
+        3 => unsafe { broadcast_rows::<T, 3, NR, V>(a, b, i0, store) },
+        2 => unsafe { broadcast_rows::<T, 2, NR, V>(a, b, i0, store) },
+        1 => unsafe { broadcast_rows::<T, 1, NR, V>(a, b, i0, store) },
+        _ => {}
     }
 }
 

@@ -153,6 +153,9 @@ fn awkward_shapes_match_the_definition_in_every_layout() {
         (5, 40, 13),
         (3, 17, 25),
         (7, 48, 1),
+        // Two and three rows left over after the four-row tiles.
+        (10, 200, 100),
+        (11, 9, 40),
     ];
     for (m, k, n) in shapes {
         // Every shape has a form for at least the row-major operands.
