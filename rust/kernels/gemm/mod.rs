@@ -53,6 +53,12 @@ pub const PARALLEL_GEMM: usize = 1 << 21;
 /// and without `NEURUST_GEMM=faer` (figures in docs/performance.md).
 pub const BLAS_MIN: usize = 1 << 20;
 
+/// Whether an `m × k` by `k × n` product with unit strides runs on the
+/// register tiles, whose bits a fused pass may then reproduce.
+pub fn tiles_take(m: usize, k: usize, n: usize) -> bool {
+    (TILE_MIN..TILE_MAX).contains(&(m * k * n)) && tile::runs()
+}
+
 /// `out = alpha * a @ b`, or `out += alpha * a @ b` when `accumulate`, with
 /// `out` row-major `a.rows() × b.cols()`.
 ///

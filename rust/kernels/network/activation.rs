@@ -2,6 +2,7 @@
 
 use super::real::{pairwise_sum, Real};
 use crate::kernels::activation::{activate_inplace, Activation};
+use crate::kernels::linear::add_row_vector;
 
 /// The activation of every hidden layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +39,66 @@ fn relu<T: Real>(x: T) -> T {
         x
     } else {
         T::ZERO
+    }
+}
+
+/// `v = f(v + b)` for each element `v` of each row and its intercept `b`.
+#[inline(always)]
+fn add_then<T: Real>(values: &mut [T], intercepts: &[T], f: impl Fn(T) -> T) {
+    for row in values.chunks_exact_mut(intercepts.len()) {
+        for (v, &b) in row.iter_mut().zip(intercepts) {
+            *v = f(*v + b);
+        }
+    }
+}
+
+/// `delta` times the logistic's derivative, from its output `z`.
+#[inline(always)]
+fn logistic_derivative<T: Real>(z: T, delta: T) -> T {
+    delta * z * (T::ONE - z)
+}
+
+#[inline(always)]
+fn tanh_derivative<T: Real>(z: T, delta: T) -> T {
+    delta * (T::ONE - z * z)
+}
+
+/// A select, not a branch: about half the units are off, in no pattern a
+/// branch predictor can learn (the branch's cost:
+/// `benches/network_per_batch.py`, docs/performance.md).
+#[inline(always)]
+fn relu_derivative<T: Real>(z: T, delta: T) -> T {
+    let off = z == T::ZERO;
+    if off {
+        T::ZERO
+    } else {
+        delta
+    }
+}
+
+/// `d = derivative(z, d)` for each element `d` of `delta` and its `z`.
+#[inline(always)]
+fn scale_each<T: Real>(z: &[T], delta: &mut [T], derivative: impl Fn(T, T) -> T) {
+    for (d, &z) in delta.iter_mut().zip(z) {
+        *d = derivative(z, *d);
+    }
+}
+
+/// `below[i, j] = derivative(z[i, j], delta[i] · coef[j])`.
+#[inline(always)]
+fn outer_each<T: Real>(
+    z: &[T],
+    delta: &[T],
+    coef: &[T],
+    below: &mut [T],
+    derivative: impl Fn(T, T) -> T,
+) {
+    let units = coef.len();
+    let rows = below.chunks_exact_mut(units).zip(z.chunks_exact(units));
+    for ((out, z), &d) in rows.zip(delta) {
+        for ((o, &z), &w) in out.iter_mut().zip(z).zip(coef) {
+            *o = derivative(z, d.mul_add(w, T::ZERO));
+        }
     }
 }
 
@@ -80,6 +141,25 @@ impl Hidden {
         }
     }
 
+    /// Adds `intercepts` to every row of the row-major `values`, then
+    /// applies the activation: the same bits as the two passes, in one.
+    #[inline(always)]
+    pub fn apply_after_adding<T: Real>(self, values: &mut [T], intercepts: &[T]) {
+        if intercepts.is_empty() {
+            return;
+        }
+        match self {
+            Hidden::Identity => add_then(values, intercepts, |v| v),
+            Hidden::Logistic => add_then(values, intercepts, logistic),
+            Hidden::Tanh => add_then(values, intercepts, |v| v.tanh()),
+            Hidden::Relu => add_then(values, intercepts, relu),
+            Hidden::Neuron(activation) => {
+                add_row_vector(values, intercepts);
+                activate_inplace(activation, values);
+            }
+        }
+    }
+
     /// Multiplies `delta` by the derivative, written in terms of the
     /// activation's output `z` as scikit-learn does.
     #[inline(always)]
@@ -87,26 +167,31 @@ impl Hidden {
         assert_eq!(z.len(), delta.len(), "network: derivative shape");
         match self {
             Hidden::Identity => {}
-            Hidden::Logistic => {
-                for (d, &z) in delta.iter_mut().zip(z) {
-                    *d = *d * z * (T::ONE - z);
-                }
-            }
-            Hidden::Tanh => {
-                for (d, &z) in delta.iter_mut().zip(z) {
-                    *d *= T::ONE - z * z;
-                }
-            }
-            Hidden::Relu => {
-                // A select, not a branch: about half the units are off, in
-                // no pattern a branch predictor can learn (the branch's cost:
-                // `benches/network_per_batch.py`, docs/performance.md).
-                for (d, &z) in delta.iter_mut().zip(z) {
-                    let off = z == T::ZERO;
-                    *d = if off { T::ZERO } else { *d };
-                }
-            }
+            Hidden::Logistic => scale_each(z, delta, logistic_derivative),
+            Hidden::Tanh => scale_each(z, delta, tanh_derivative),
+            Hidden::Relu => scale_each(z, delta, relu_derivative),
             // Differentiated at the pre-activation by the passes instead.
+            Hidden::Neuron(_) => unreachable!("network: a neuron's derivative reads its input"),
+        }
+    }
+
+    /// `below[i, j] = delta[i] · coef[j]`, times the derivative at `z[i, j]`:
+    /// a one-output layer's `delta @ coefᵀ` and the derivative in one pass.
+    /// Each product is a fused multiply-add onto zero, as the register
+    /// tiles compute a one-term product, so the bits are theirs.
+    #[inline(always)]
+    pub fn derivative_of_outer<T: Real>(self, z: &[T], delta: &[T], coef: &[T], below: &mut [T]) {
+        let units = coef.len();
+        assert_eq!(z.len(), delta.len() * units, "network: derivative shape");
+        assert_eq!(below.len(), z.len(), "network: derivative shape");
+        if units == 0 {
+            return;
+        }
+        match self {
+            Hidden::Identity => outer_each(z, delta, coef, below, |_, d| d),
+            Hidden::Logistic => outer_each(z, delta, coef, below, logistic_derivative),
+            Hidden::Tanh => outer_each(z, delta, coef, below, tanh_derivative),
+            Hidden::Relu => outer_each(z, delta, coef, below, relu_derivative),
             Hidden::Neuron(_) => unreachable!("network: a neuron's derivative reads its input"),
         }
     }

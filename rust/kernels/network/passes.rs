@@ -8,7 +8,7 @@ use super::{Hidden, Layout, Order, Workspace};
 use crate::kernels::activation::{activate, activate_grad};
 use crate::kernels::alloc::AllocError;
 use crate::kernels::dot::dot;
-use crate::kernels::gemm::{matmul, View, TILE_MAX};
+use crate::kernels::gemm::{matmul, tiles_take, View, TILE_MAX};
 use crate::kernels::linear::add_row_vector;
 use crate::kernels::simd::{dispatch, Level};
 
@@ -328,13 +328,15 @@ pub(super) fn forward_batch<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
                 order, target, previous, rows, inputs, coef, cols, coef_t, transposed,
             );
         }
-        add_row_vector(target, intercepts[layer].as_ref());
+        let intercepts = intercepts[layer].as_ref();
         if layer == last {
+            add_row_vector(target, intercepts);
             layout.output.apply(out, cols);
         } else if let (true, Hidden::Neuron(activation)) = (keep, layout.hidden) {
+            add_row_vector(target, intercepts);
             activate(activation, &pre_activations[layer][..rows * cols], out);
         } else {
-            layout.hidden.apply(out);
+            layout.hidden.apply_after_adding(out, intercepts);
         }
     }
 }
@@ -574,6 +576,11 @@ pub(super) fn backward<T, C, G, H>(
                 delta_below(order, d_output, delta, rows, cols, coef, inputs, coef_t);
                 let pre = &pre_activations[layer - 1][..rows * inputs];
                 activate_grad(activation, pre, d_output, below);
+            } else if cols == 1 && tiles_take(rows, 1, inputs) {
+                // One output: `delta @ coefᵀ` is an outer product, written
+                // with the derivative in one pass (the tiles' bits).
+                let z = &activations[layer - 1][..rows * inputs];
+                layout.hidden.derivative_of_outer(z, delta, coef, below);
             } else {
                 delta_below(order, below, delta, rows, cols, coef, inputs, coef_t);
                 layout
