@@ -566,3 +566,59 @@ fn the_two_layer_pass_gives_the_layer_loops_bits() {
         }
     }
 }
+
+#[test]
+fn the_one_output_pass_gives_the_tiles_bits() {
+    use crate::kernels::gemm::{matmul, tiles_take, View};
+    let (rows, units) = (37, 100);
+    if !tiles_take(rows, 1, units) {
+        return; // No tiles at this level: the passes keep the product.
+    }
+    let mut z = filled(rows * units, 1);
+    // Units that are off, and signed zeros for the products.
+    z.iter_mut().step_by(3).for_each(|v| *v = 0.0);
+    let mut delta = filled(rows, 2);
+    delta[0] = 0.0;
+    delta[1] = -0.0;
+    let mut coef = filled(units, 3);
+    coef[2] = -0.0;
+    for hidden in [
+        Hidden::Identity,
+        Hidden::Logistic,
+        Hidden::Tanh,
+        Hidden::Relu,
+    ] {
+        let mut fused = vec![f64::NAN; rows * units];
+        hidden.derivative_of_outer(&z, &delta, &coef, &mut fused);
+        let mut apart = vec![f64::NAN; rows * units];
+        let (d, w) = (
+            View::row_major(&delta, rows, 1),
+            View::row_major(&coef, 1, units),
+        );
+        matmul(&mut apart, d, w, false, 1.0);
+        hidden.derivative(&z, &mut apart);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused), bits(&apart), "{hidden:?}");
+    }
+}
+
+#[test]
+fn intercepts_and_activation_in_one_pass_give_the_two_passes_bits() {
+    let (rows, units) = (5, 7);
+    let intercepts = filled(units, 4);
+    for hidden in [
+        Hidden::Identity,
+        Hidden::Logistic,
+        Hidden::Tanh,
+        Hidden::Relu,
+    ] {
+        let mut fused = filled(rows * units, 5);
+        fused[3] = f64::NAN;
+        let mut apart = fused.clone();
+        hidden.apply_after_adding(&mut fused, &intercepts);
+        crate::kernels::linear::add_row_vector(&mut apart, &intercepts);
+        hidden.apply(&mut apart);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused), bits(&apart), "{hidden:?}");
+    }
+}
