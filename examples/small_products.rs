@@ -88,7 +88,9 @@ impl Contender {
             #[cfg(target_arch = "x86_64")]
             Contender::PrivateGemm => Level::detect(),
             Contender::Faer => Level::cpu(),
-            Contender::GemmCrate => Level::cpu().min(Level::Avx2Fma),
+            // Its x86 kernels: AVX2+FMA where the CPU has FMA, else scalar.
+            Contender::GemmCrate if Level::cpu() >= Level::Avx2Fma => Level::Avx2Fma,
+            Contender::GemmCrate => Level::Baseline,
         }
     }
 
