@@ -84,20 +84,36 @@ fn scale_each<T: Real>(z: &[T], delta: &mut [T], derivative: impl Fn(T, T) -> T)
     }
 }
 
-/// `below[i, j] = derivative(z[i, j], delta[i] · coef[j])`.
+/// `below[i, j] = derivative(z[i, j], delta[i] · coef[j])`, each row then
+/// added into `sums` where given.
 #[inline(always)]
 fn outer_each<T: Real>(
     z: &[T],
     delta: &[T],
     coef: &[T],
     below: &mut [T],
+    sums: Option<&mut [T]>,
     derivative: impl Fn(T, T) -> T,
 ) {
     let units = coef.len();
     let rows = below.chunks_exact_mut(units).zip(z.chunks_exact(units));
-    for ((out, z), &d) in rows.zip(delta) {
-        for ((o, &z), &w) in out.iter_mut().zip(z).zip(coef) {
-            *o = derivative(z, d.mul_add(w, T::ZERO));
+    let rows = rows.zip(delta);
+    match sums {
+        None => {
+            for ((out, z), &d) in rows {
+                for ((o, &z), &w) in out.iter_mut().zip(z).zip(coef) {
+                    *o = derivative(z, d.mul_add(w, T::ZERO));
+                }
+            }
+        }
+        Some(sums) => {
+            for ((out, z), &d) in rows {
+                let row = out.iter_mut().zip(z).zip(coef).zip(sums.iter_mut());
+                for (((o, &z), &w), s) in row {
+                    *o = derivative(z, d.mul_add(w, T::ZERO));
+                    *s += *o;
+                }
+            }
         }
     }
 }
@@ -180,18 +196,32 @@ impl Hidden {
     /// Each product is a fused multiply-add onto zero, as the register
     /// tiles compute a one-term product, so the bits are theirs.
     #[inline(always)]
-    pub fn derivative_of_outer<T: Real>(self, z: &[T], delta: &[T], coef: &[T], below: &mut [T]) {
+    ///
+    /// With `sums`, also adds up the rows of `below` into it, row by row
+    /// from zero (`np.sum(below, axis=0)` for more than one column).
+    pub fn derivative_of_outer<T: Real>(
+        self,
+        z: &[T],
+        delta: &[T],
+        coef: &[T],
+        below: &mut [T],
+        mut sums: Option<&mut [T]>,
+    ) {
         let units = coef.len();
         assert_eq!(z.len(), delta.len() * units, "network: derivative shape");
         assert_eq!(below.len(), z.len(), "network: derivative shape");
+        if let Some(sums) = sums.as_deref_mut() {
+            assert_eq!(sums.len(), units, "network: intercept gradient shape");
+            sums.fill(T::ZERO);
+        }
         if units == 0 {
             return;
         }
         match self {
-            Hidden::Identity => outer_each(z, delta, coef, below, |_, d| d),
-            Hidden::Logistic => outer_each(z, delta, coef, below, logistic_derivative),
-            Hidden::Tanh => outer_each(z, delta, coef, below, tanh_derivative),
-            Hidden::Relu => outer_each(z, delta, coef, below, relu_derivative),
+            Hidden::Identity => outer_each(z, delta, coef, below, sums, |_, d| d),
+            Hidden::Logistic => outer_each(z, delta, coef, below, sums, logistic_derivative),
+            Hidden::Tanh => outer_each(z, delta, coef, below, sums, tanh_derivative),
+            Hidden::Relu => outer_each(z, delta, coef, below, sums, relu_derivative),
             Hidden::Neuron(_) => unreachable!("network: a neuron's derivative reads its input"),
         }
     }

@@ -541,6 +541,7 @@ pub(super) fn backward<T, C, G, H>(
     let order = layout.order;
     let last = layout.layers() - 1;
     let alpha = T::from_f64(alpha);
+    let mut summed = false;
     for layer in (0..=last).rev() {
         let cols = layout.sizes[layer + 1];
         let inputs = layout.sizes[layer];
@@ -558,9 +559,12 @@ pub(super) fn backward<T, C, G, H>(
         }
         let intercept_grad = grads.intercepts[layer].as_mut();
         match order {
+            // Summed already, by the pass that wrote the delta.
+            _ if summed => {}
             Order::Numpy => column_sums(delta, intercept_grad),
             Order::Direct => row_by_row_sums(delta, intercept_grad),
         }
+        summed = false;
         if let Some(weight_sum) = weight_sum {
             for (g, &w) in coef_grad.iter_mut().zip(coefs[layer].as_ref()) {
                 *g = (*g + alpha * w) / weight_sum;
@@ -578,9 +582,16 @@ pub(super) fn backward<T, C, G, H>(
                 activate_grad(activation, pre, d_output, below);
             } else if cols == 1 && tiles_take(rows, 1, inputs) {
                 // One output: `delta @ coefᵀ` is an outer product, written
-                // with the derivative in one pass (the tiles' bits).
+                // with the derivative in one pass (the tiles' bits), which
+                // also sums its rows for the layer's intercepts below when
+                // both orders sum row by row (more than one column).
                 let z = &activations[layer - 1][..rows * inputs];
-                layout.hidden.derivative_of_outer(z, delta, coef, below);
+                let sums = Some(grads.intercepts[layer - 1].as_mut())
+                    .filter(|sums| inputs > 1 && sums.len() == inputs);
+                summed = sums.is_some();
+                layout
+                    .hidden
+                    .derivative_of_outer(z, delta, coef, below, sums);
             } else {
                 delta_below(order, below, delta, rows, cols, coef, inputs, coef_t);
                 layout

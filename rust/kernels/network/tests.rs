@@ -589,7 +589,10 @@ fn the_one_output_pass_gives_the_tiles_bits() {
         Hidden::Relu,
     ] {
         let mut fused = vec![f64::NAN; rows * units];
-        hidden.derivative_of_outer(&z, &delta, &coef, &mut fused);
+        hidden.derivative_of_outer(&z, &delta, &coef, &mut fused, None);
+        let mut summed = vec![f64::NAN; rows * units];
+        let mut sums = vec![f64::NAN; units];
+        hidden.derivative_of_outer(&z, &delta, &coef, &mut summed, Some(&mut sums));
         let mut apart = vec![f64::NAN; rows * units];
         let (d, w) = (
             View::row_major(&delta, rows, 1),
@@ -599,6 +602,10 @@ fn the_one_output_pass_gives_the_tiles_bits() {
         hidden.derivative(&z, &mut apart);
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&fused), bits(&apart), "{hidden:?}");
+        assert_eq!(bits(&summed), bits(&apart), "{hidden:?}");
+        let mut column_sums = vec![f64::NAN; units];
+        super::real::column_sums(&apart, &mut column_sums);
+        assert_eq!(bits(&sums), bits(&column_sums), "{hidden:?} sums");
     }
 }
 
