@@ -51,10 +51,30 @@ pub fn random_interval<B: BitSource + ?Sized>(bits: &mut B, max: u64) -> u64 {
 /// `values[random_interval(i)]`. `len - 1` draws at least; none for a
 /// length of 0 or 1.
 pub fn shuffle<T, B: BitSource + ?Sized>(values: &mut [T], bits: &mut B) {
-    for i in (1..values.len()).rev() {
-        // `j <= i`, so it is an index of `values`.
+    let mut i = values.len().saturating_sub(1);
+    // Indices above 32 bits: numpy's 64-bit draws, one `random_interval` each.
+    while i > u32::MAX as usize {
         let j = random_interval(bits, i as u64) as usize;
         values.swap(i, j);
+        i -= 1;
+    }
+    // The rest, in runs of indices that share a mask (`i` down to the next
+    // power of two). Each pass makes one 32-bit draw; a draw above `i` swaps
+    // `values[i]` with itself and stays at `i`, so the next pass redraws for
+    // the same `i`: the draws of `random_interval`, without its branch on
+    // each draw, which no predictor guesses (about 30% of the draws are
+    // rejected), and with nothing but a compare and a subtraction carried
+    // from one draw to the next.
+    while i > 0 {
+        let mask = mask(i as u64) as u32;
+        let run_end = (mask >> 1) as usize;
+        while i > run_end {
+            let value = (bits.next_u32() & mask) as usize;
+            let accepted = value <= i;
+            let j = if accepted { value } else { i };
+            values.swap(i, j);
+            i -= usize::from(accepted);
+        }
     }
 }
 
@@ -216,6 +236,32 @@ mod tests {
         assert_ne!(values, (0..1000).collect::<Vec<_>>());
         values.sort_unstable();
         assert_eq!(values, (0..1000).collect::<Vec<_>>());
+    }
+
+    /// The walk as numpy writes it, one `random_interval` per index.
+    fn reference_shuffle<T, B: BitSource>(values: &mut [T], bits: &mut B) {
+        for i in (1..values.len()).rev() {
+            let j = random_interval(bits, i as u64) as usize;
+            values.swap(i, j);
+        }
+    }
+
+    #[test]
+    fn shuffle_makes_numpys_draws_and_swaps() {
+        for n in [0usize, 1, 2, 3, 4, 5, 17, 64, 65, 442, 1000, 4097] {
+            for seed in [0u64, 1, 0xdead_beef, u64::MAX] {
+                let step = 0x9e37_79b9_7f4a_7c15 ^ seed.rotate_left(17);
+                let mut expected: Vec<usize> = (0..n).collect();
+                let mut reference = Counter::new(seed, step);
+                reference_shuffle(&mut expected, &mut reference);
+                let mut values: Vec<usize> = (0..n).collect();
+                let mut bits = Counter::new(seed, step);
+                shuffle(&mut values, &mut bits);
+                assert_eq!(values, expected, "n = {n}, seed = {seed}");
+                assert_eq!(bits.draws, reference.draws, "n = {n}, seed = {seed}");
+                assert_eq!(bits.next, reference.next);
+            }
+        }
     }
 
     #[test]
