@@ -16,6 +16,7 @@ __all__ = [
     "__version__",
     "_as_array",
     "_as_float_arrays",
+    "_legacy_shuffle",
     "_load_openblas",
     "_use_openblas",
     "build_info",
@@ -219,6 +220,8 @@ def get_num_threads() -> int: ...
 def build_info() -> dict[str, Any]: ...
 def _load_openblas(path: str, /) -> str: ...
 def _use_openblas(enabled: bool, /) -> None: ...
+def _legacy_shuffle(bit_generator: np.random.BitGenerator, x: npt.NDArray[np.intp], /) -> None:
+    """Shuffles ``x`` in place as ``RandomState(bit_generator).shuffle(x)`` does."""
 
 _Csr: TypeAlias = tuple[_Array, _Array, _Array, int]
 

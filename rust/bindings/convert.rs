@@ -90,7 +90,7 @@ impl PyFloat for f32 {
     }
 }
 
-fn flags(array: &Bound<'_, PyUntypedArray>) -> i32 {
+pub fn flags(array: &Bound<'_, PyUntypedArray>) -> i32 {
     // SAFETY: a live ndarray object always has a valid flags field.
     unsafe { (*npyffi::objects::_PyArray_GET_ITEM_DATA(array.as_array_ptr())).flags }
 }

@@ -12,6 +12,7 @@ mod info;
 mod linear;
 mod mlp;
 mod network;
+mod random;
 
 use pyo3::prelude::*;
 
@@ -28,5 +29,6 @@ fn core_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     network::register(module)?;
     info::register(module)?;
     blas::register(module)?;
+    random::register(module)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod linear;
 pub mod mlp;
 pub mod network;
 pub mod parallel;
+pub mod shuffle;
 pub mod simd;
 
 pub use element::Element;

@@ -38,6 +38,8 @@ from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from sklearn.utils.validation import validate_data
 
+from neurust import _core
+
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 # The pickled form of the training Network: its optimizer state, rebuilt on demand.
@@ -81,11 +83,18 @@ def _contiguous(arrays: list[np.ndarray], dtype: np.dtype) -> list[np.ndarray]:
 def _shuffle(sample_idx: np.ndarray, random_state: np.random.RandomState) -> np.ndarray:
     """``sklearn.utils.shuffle(sample_idx, random_state=random_state)``, without its checks.
 
-    The same draw: scikit-learn's shuffle shuffles ``np.arange(n)`` in place with the
-    RandomState and indexes by it. Its argument checks and dataframe probing cost as
-    much as a whole small epoch in Rust (``python benches/network_per_batch.py``;
-    figures in docs/performance.md).
+    The same draws: scikit-learn shuffles ``np.arange(n)`` with ``random_state`` and
+    indexes by it. For a plain ``RandomState`` the compiled core makes the same swaps on
+    ``sample_idx`` in place (with numpy's own bit generator, under its lock) and returns
+    it; other random states take numpy's path and return a new array. scikit-learn's own
+    checks cost as much as a small epoch (``python benches/network_per_batch.py``).
     """
+    if type(random_state) is np.random.RandomState:
+        bit_generator = random_state._bit_generator
+        if hasattr(bit_generator, "capsule"):
+            with bit_generator.lock:
+                _core._legacy_shuffle(bit_generator, sample_idx)
+            return sample_idx
     permutation = np.arange(sample_idx.shape[0])
     random_state.shuffle(permutation)
     return sample_idx[permutation]
