@@ -84,34 +84,57 @@ fn scale_each<T: Real>(z: &[T], delta: &mut [T], derivative: impl Fn(T, T) -> T)
     }
 }
 
-/// `below[i, j] = derivative(z[i, j], delta[i] · coef[j])`, each row then
-/// added into `sums` where given.
-#[inline(always)]
-fn outer_each<T: Real>(
-    z: &[T],
-    delta: &[T],
-    coef: &[T],
-    below: &mut [T],
-    sums: Option<&mut [T]>,
-    derivative: impl Fn(T, T) -> T,
-) {
-    let units = coef.len();
-    let rows = below.chunks_exact_mut(units).zip(z.chunks_exact(units));
-    let rows = rows.zip(delta);
-    match sums {
-        None => {
-            for ((out, z), &d) in rows {
-                for ((o, &z), &w) in out.iter_mut().zip(z).zip(coef) {
-                    *o = derivative(z, d.mul_add(w, T::ZERO));
+/// What a one-output layer's backward pass reads: the hidden layer's
+/// output `z` (`rows × units`), the output delta (`rows`) and the
+/// coefficients (`units`).
+pub struct OnePass<'a, T> {
+    pub z: &'a [T],
+    pub delta: &'a [T],
+    pub coef: &'a [T],
+}
+
+impl<T: Real> OnePass<'_, T> {
+    /// [`Hidden::one_output_pass`] with the derivative `derivative`, over
+    /// zeroed `coef_grad` and `sums`.
+    #[inline(always)]
+    fn run(
+        &self,
+        below: &mut [T],
+        coef_grad: &mut [T],
+        sums: Option<&mut [T]>,
+        derivative: impl Fn(T, T) -> T,
+    ) {
+        let units = self.coef.len();
+        let rows = below
+            .chunks_exact_mut(units)
+            .zip(self.z.chunks_exact(units));
+        let rows = rows.zip(self.delta);
+        match sums {
+            None => {
+                for ((out, z), &d) in rows {
+                    let row = out
+                        .iter_mut()
+                        .zip(z)
+                        .zip(self.coef)
+                        .zip(coef_grad.iter_mut());
+                    for (((o, &z), &w), g) in row {
+                        *g = d.mul_add(z, *g);
+                        *o = derivative(z, d.mul_add(w, T::ZERO));
+                    }
                 }
             }
-        }
-        Some(sums) => {
-            for ((out, z), &d) in rows {
-                let row = out.iter_mut().zip(z).zip(coef).zip(sums.iter_mut());
-                for (((o, &z), &w), s) in row {
-                    *o = derivative(z, d.mul_add(w, T::ZERO));
-                    *s += *o;
+            Some(sums) => {
+                for ((out, z), &d) in rows {
+                    let row = out
+                        .iter_mut()
+                        .zip(z)
+                        .zip(self.coef)
+                        .zip(coef_grad.iter_mut());
+                    for ((((o, &z), &w), g), s) in row.zip(sums.iter_mut()) {
+                        *g = d.mul_add(z, *g);
+                        *o = derivative(z, d.mul_add(w, T::ZERO));
+                        *s += *o;
+                    }
                 }
             }
         }
@@ -191,25 +214,32 @@ impl Hidden {
         }
     }
 
-    /// `below[i, j] = delta[i] · coef[j]`, times the derivative at `z[i, j]`:
-    /// a one-output layer's `delta @ coefᵀ` and the derivative in one pass.
-    /// Each product is a fused multiply-add onto zero, as the register
-    /// tiles compute a one-term product, so the bits are theirs.
-    #[inline(always)]
-    ///
+    /// The backward pass through a one-output layer above a hidden one, in
+    /// one pass over the rows: `below[i, j] = delta[i] · coef[j]` times the
+    /// derivative at `z[i, j]`, and `coef_grad[j] = Σᵢ z[i, j] · delta[i]`.
     /// With `sums`, also adds up the rows of `below` into it, row by row
     /// from zero (`np.sum(below, axis=0)` for more than one column).
-    pub fn derivative_of_outer<T: Real>(
+    ///
+    /// Each product is a fused multiply-add, onto zero for `below` and in
+    /// order of `i` from zero for `coef_grad`, as the register tiles compute
+    /// these products, so the bits are theirs.
+    #[inline(always)]
+    pub fn one_output_pass<T: Real>(
         self,
-        z: &[T],
-        delta: &[T],
-        coef: &[T],
+        pass: OnePass<'_, T>,
         below: &mut [T],
+        coef_grad: &mut [T],
         mut sums: Option<&mut [T]>,
     ) {
-        let units = coef.len();
-        assert_eq!(z.len(), delta.len() * units, "network: derivative shape");
-        assert_eq!(below.len(), z.len(), "network: derivative shape");
+        let units = pass.coef.len();
+        assert_eq!(pass.z.len(), pass.delta.len() * units, "network: z shape");
+        assert_eq!(below.len(), pass.z.len(), "network: delta shape");
+        assert_eq!(
+            coef_grad.len(),
+            units,
+            "network: coefficient gradient shape"
+        );
+        coef_grad.fill(T::ZERO);
         if let Some(sums) = sums.as_deref_mut() {
             assert_eq!(sums.len(), units, "network: intercept gradient shape");
             sums.fill(T::ZERO);
@@ -218,10 +248,10 @@ impl Hidden {
             return;
         }
         match self {
-            Hidden::Identity => outer_each(z, delta, coef, below, sums, |_, d| d),
-            Hidden::Logistic => outer_each(z, delta, coef, below, sums, logistic_derivative),
-            Hidden::Tanh => outer_each(z, delta, coef, below, sums, tanh_derivative),
-            Hidden::Relu => outer_each(z, delta, coef, below, sums, relu_derivative),
+            Hidden::Identity => pass.run(below, coef_grad, sums, |_, d| d),
+            Hidden::Logistic => pass.run(below, coef_grad, sums, logistic_derivative),
+            Hidden::Tanh => pass.run(below, coef_grad, sums, tanh_derivative),
+            Hidden::Relu => pass.run(below, coef_grad, sums, relu_derivative),
             Hidden::Neuron(_) => unreachable!("network: a neuron's derivative reads its input"),
         }
     }

@@ -1,5 +1,6 @@
 //! The forward pass, the loss with its L2 term, and the backward pass (scikit-learn's `_backprop`).
 
+use super::activation::OnePass;
 use super::input::{Csr, Index, Indices, Input};
 use super::loss::Loss;
 use super::real::{column_sums, Real};
@@ -541,14 +542,34 @@ pub(super) fn backward<T, C, G, H>(
     let order = layout.order;
     let last = layout.layers() - 1;
     let alpha = T::from_f64(alpha);
-    let mut summed = false;
+    // Whether the last layer's pass summed this layer's intercept gradient.
+    let mut summed_below = false;
     for layer in (0..=last).rev() {
         let cols = layout.sizes[layer + 1];
         let inputs = layout.sizes[layer];
         let (lower, upper) = deltas.split_at_mut(layer);
         let delta = &upper[0][..rows * cols];
+        let coef = coefs[layer].as_ref();
         let coef_grad = grads.coefs[layer].as_mut();
-        if layer == 0 {
+        let summed = std::mem::replace(&mut summed_below, false);
+        // One output above a hidden layer: `zᵀ @ delta` and `delta @ coefᵀ`
+        // with the derivative in one pass, which gives the tiles' bits (see
+        // `Hidden::one_output_pass`), and also sums the rows of the delta
+        // below for its intercepts when both orders sum row by row (more
+        // than one column).
+        let one_output = layer > 0
+            && cols == 1
+            && !layout.hidden.reads_pre_activation()
+            && tiles_take(rows, 1, inputs);
+        if one_output {
+            let z = &activations[layer - 1][..rows * inputs];
+            let below = &mut lower[layer - 1][..rows * inputs];
+            let sums = Some(grads.intercepts[layer - 1].as_mut())
+                .filter(|sums| inputs > 1 && sums.len() == inputs);
+            summed_below = sums.is_some();
+            let pass = OnePass { z, delta, coef };
+            layout.hidden.one_output_pass(pass, below, coef_grad, sums);
+        } else if layer == 0 {
             let shape = (inputs, cols);
             first_transpose_product(order, batch, rows, delta, shape, coef_grad, transposed);
         } else {
@@ -564,34 +585,20 @@ pub(super) fn backward<T, C, G, H>(
             Order::Numpy => column_sums(delta, intercept_grad),
             Order::Direct => row_by_row_sums(delta, intercept_grad),
         }
-        summed = false;
         if let Some(weight_sum) = weight_sum {
-            for (g, &w) in coef_grad.iter_mut().zip(coefs[layer].as_ref()) {
+            for (g, &w) in coef_grad.iter_mut().zip(coef) {
                 *g = (*g + alpha * w) / weight_sum;
             }
             intercept_grad.iter_mut().for_each(|g| *g = *g / weight_sum);
         }
-        if layer > 0 {
+        if layer > 0 && !one_output {
             // deltas[layer - 1] = delta @ coefᵀ, times the hidden derivative.
             let below = &mut lower[layer - 1][..rows * inputs];
-            let coef = coefs[layer].as_ref();
             if let Hidden::Neuron(activation) = layout.hidden {
                 let d_output = &mut d_activations[..rows * inputs];
                 delta_below(order, d_output, delta, rows, cols, coef, inputs, coef_t);
                 let pre = &pre_activations[layer - 1][..rows * inputs];
                 activate_grad(activation, pre, d_output, below);
-            } else if cols == 1 && tiles_take(rows, 1, inputs) {
-                // One output: `delta @ coefᵀ` is an outer product, written
-                // with the derivative in one pass (the tiles' bits), which
-                // also sums its rows for the layer's intercepts below when
-                // both orders sum row by row (more than one column).
-                let z = &activations[layer - 1][..rows * inputs];
-                let sums = Some(grads.intercepts[layer - 1].as_mut())
-                    .filter(|sums| inputs > 1 && sums.len() == inputs);
-                summed = sums.is_some();
-                layout
-                    .hidden
-                    .derivative_of_outer(z, delta, coef, below, sums);
             } else {
                 delta_below(order, below, delta, rows, cols, coef, inputs, coef_t);
                 layout

@@ -569,43 +569,59 @@ fn the_two_layer_pass_gives_the_layer_loops_bits() {
 
 #[test]
 fn the_one_output_pass_gives_the_tiles_bits() {
+    use super::activation::OnePass;
     use crate::kernels::gemm::{matmul, tiles_take, View};
     let (rows, units) = (37, 100);
     if !tiles_take(rows, 1, units) {
-        return; // No tiles at this level: the passes keep the product.
+        return; // No tiles at this level: the passes keep the products.
     }
     let mut z = filled(rows * units, 1);
     // Units that are off, and signed zeros for the products.
     z.iter_mut().step_by(3).for_each(|v| *v = 0.0);
+    z[4] = -0.0;
     let mut delta = filled(rows, 2);
     delta[0] = 0.0;
     delta[1] = -0.0;
     let mut coef = filled(units, 3);
     coef[2] = -0.0;
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     for hidden in [
         Hidden::Identity,
         Hidden::Logistic,
         Hidden::Tanh,
         Hidden::Relu,
     ] {
-        let mut fused = vec![f64::NAN; rows * units];
-        hidden.derivative_of_outer(&z, &delta, &coef, &mut fused, None);
-        let mut summed = vec![f64::NAN; rows * units];
-        let mut sums = vec![f64::NAN; units];
-        hidden.derivative_of_outer(&z, &delta, &coef, &mut summed, Some(&mut sums));
-        let mut apart = vec![f64::NAN; rows * units];
+        // The products on the tiles, then the derivative and the sums.
         let (d, w) = (
             View::row_major(&delta, rows, 1),
             View::row_major(&coef, 1, units),
         );
-        matmul(&mut apart, d, w, false, 1.0);
-        hidden.derivative(&z, &mut apart);
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&fused), bits(&apart), "{hidden:?}");
-        assert_eq!(bits(&summed), bits(&apart), "{hidden:?}");
-        let mut column_sums = vec![f64::NAN; units];
-        super::real::column_sums(&apart, &mut column_sums);
-        assert_eq!(bits(&sums), bits(&column_sums), "{hidden:?} sums");
+        let mut below = vec![f64::NAN; rows * units];
+        matmul(&mut below, d, w, false, 1.0);
+        hidden.derivative(&z, &mut below);
+        let mut coef_grad = vec![f64::NAN; units];
+        let z_t = View::row_major(&z, rows, units).t();
+        matmul(&mut coef_grad, z_t, d, false, 1.0);
+        let mut sums = vec![f64::NAN; units];
+        super::real::column_sums(&below, &mut sums);
+
+        for with_sums in [false, true] {
+            let pass = OnePass {
+                z: &z,
+                delta: &delta,
+                coef: &coef,
+            };
+            let mut fused = vec![f64::NAN; rows * units];
+            let mut fused_grad = vec![f64::NAN; units];
+            let mut fused_sums = vec![f64::NAN; units];
+            let sums_out = with_sums.then_some(&mut fused_sums[..]);
+            hidden.one_output_pass(pass, &mut fused, &mut fused_grad, sums_out);
+            assert_eq!(bits(&fused), bits(&below), "{hidden:?} delta");
+            assert_eq!(bits(&fused_grad), bits(&coef_grad), "{hidden:?} grad");
+            if with_sums {
+                assert_eq!(bits(&fused_sums), bits(&sums), "{hidden:?} sums");
+            }
+        }
     }
 }
 
