@@ -260,7 +260,7 @@ fn put<T: Float, const MR: usize, const NR: usize>(
     j0: usize,
     tile: [[T; NR]; MR],
 ) {
-    const { assert!(MR <= 4) };
+    const { assert!(MR <= 8) };
     let (cols, j0) = (store.cols, store.first_col + j0);
     store.write(i0 * cols + j0, tile[0]);
     if MR > 1 {
@@ -271,6 +271,18 @@ fn put<T: Float, const MR: usize, const NR: usize>(
     }
     if MR > 3 {
         store.write((i0 + 3) * cols + j0, tile[3 % MR]);
+    }
+    if MR > 4 {
+        store.write((i0 + 4) * cols + j0, tile[4 % MR]);
+    }
+    if MR > 5 {
+        store.write((i0 + 5) * cols + j0, tile[5 % MR]);
+    }
+    if MR > 6 {
+        store.write((i0 + 6) * cols + j0, tile[6 % MR]);
+    }
+    if MR > 7 {
+        store.write((i0 + 7) * cols + j0, tile[7 % MR]);
     }
 }
 

@@ -156,6 +156,11 @@ fn awkward_shapes_match_the_definition_in_every_layout() {
         // Two and three rows left over after the four-row tiles.
         (10, 200, 100),
         (11, 9, 40),
+        // At most one register wide: eight rows to a tile.
+        (17, 33, 3),
+        (16, 5, 2),
+        (12, 40, 4),
+        (9, 7, 8),
     ];
     for (m, k, n) in shapes {
         // Every shape has a form for at least the row-major operands.
