@@ -3,6 +3,7 @@
 use super::real::{pairwise_sum, Real};
 use crate::kernels::activation::{activate_inplace, Activation};
 use crate::kernels::linear::add_row_vector;
+use crate::kernels::simd::Level;
 
 /// The activation of every hidden layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,49 +96,117 @@ pub struct OnePass<'a, T> {
 
 impl<T: Real> OnePass<'_, T> {
     /// [`Hidden::one_output_pass`] with the derivative `derivative`, over
-    /// zeroed `coef_grad` and `sums`.
+    /// zeroed `coef_grad` and `sums`: a block of units at a time down all
+    /// the rows, so that the block's sums stay in registers (row by row,
+    /// every sum went through memory for each row). Each sum still runs
+    /// over the rows in order, so a block needs several registers of sums
+    /// to cover the latency of its chain: 32 units at AVX-512, 16 at AVX2
+    /// (four registers of float64 each: eight would spill)
+    /// (`benches/network_per_batch.py`, docs/performance.md).
     #[inline(always)]
     fn run(
         &self,
         below: &mut [T],
         coef_grad: &mut [T],
         sums: Option<&mut [T]>,
-        derivative: impl Fn(T, T) -> T,
+        derivative: impl Fn(T, T) -> T + Copy,
+    ) {
+        if Level::detect() >= Level::Avx512 {
+            self.blocks::<32>(below, coef_grad, sums, derivative);
+        } else {
+            self.blocks::<16>(below, coef_grad, sums, derivative);
+        }
+    }
+
+    /// [`OnePass::run`] with blocks of `W` units.
+    #[inline(always)]
+    fn blocks<const W: usize>(
+        &self,
+        below: &mut [T],
+        coef_grad: &mut [T],
+        mut sums: Option<&mut [T]>,
+        derivative: impl Fn(T, T) -> T + Copy,
     ) {
         let units = self.coef.len();
-        let rows = below
-            .chunks_exact_mut(units)
-            .zip(self.z.chunks_exact(units));
-        let rows = rows.zip(self.delta);
-        match sums {
-            None => {
-                for ((out, z), &d) in rows {
-                    let row = out
-                        .iter_mut()
-                        .zip(z)
-                        .zip(self.coef)
-                        .zip(coef_grad.iter_mut());
-                    for (((o, &z), &w), g) in row {
-                        *g = d.mul_add(z, *g);
-                        *o = derivative(z, d.mul_add(w, T::ZERO));
-                    }
+        let mut start = 0;
+        while start < units {
+            let width = W.min(units - start);
+            let block = start..start + width;
+            if width == W {
+                let (grads, block_sums) = self.block::<W>(start, below, derivative);
+                coef_grad[block.clone()].copy_from_slice(&grads);
+                if let Some(sums) = sums.as_deref_mut() {
+                    sums[block].copy_from_slice(&block_sums);
+                }
+            } else {
+                let (grads, block_sums) = self.narrow_block(start, width, below, derivative);
+                coef_grad[block.clone()].copy_from_slice(&grads[..width]);
+                if let Some(sums) = sums.as_deref_mut() {
+                    sums[block].copy_from_slice(&block_sums[..width]);
                 }
             }
-            Some(sums) => {
-                for ((out, z), &d) in rows {
-                    let row = out
-                        .iter_mut()
-                        .zip(z)
-                        .zip(self.coef)
-                        .zip(coef_grad.iter_mut());
-                    for ((((o, &z), &w), g), s) in row.zip(sums.iter_mut()) {
-                        *g = d.mul_add(z, *g);
-                        *o = derivative(z, d.mul_add(w, T::ZERO));
-                        *s += *o;
-                    }
-                }
+            start += width;
+        }
+    }
+
+    /// Units `start..start + W` down all the rows: their weight gradients
+    /// and the sums of their deltas.
+    #[inline(always)]
+    fn block<const W: usize>(
+        &self,
+        start: usize,
+        below: &mut [T],
+        derivative: impl Fn(T, T) -> T,
+    ) -> ([T; W], [T; W]) {
+        let units = self.coef.len();
+        let mut grads = [T::ZERO; W];
+        let mut sums = [T::ZERO; W];
+        let mut coef = [T::ZERO; W];
+        coef.copy_from_slice(&self.coef[start..start + W]);
+        for (i, &d) in self.delta.iter().enumerate() {
+            let at = i * units + start;
+            let z = &self.z[at..at + W];
+            let out = &mut below[at..at + W];
+            for c in 0..W {
+                grads[c] = d.mul_add(z[c], grads[c]);
+                let o = derivative(z[c], d.mul_add(coef[c], T::ZERO));
+                out[c] = o;
+                sums[c] += o;
             }
         }
+        (grads, sums)
+    }
+
+    /// [`OnePass::block`] for the fewer than 32 units left.
+    #[inline(always)]
+    fn narrow_block(
+        &self,
+        start: usize,
+        width: usize,
+        below: &mut [T],
+        derivative: impl Fn(T, T) -> T,
+    ) -> ([T; 32], [T; 32]) {
+        let units = self.coef.len();
+        let mut grads = [T::ZERO; 32];
+        let mut sums = [T::ZERO; 32];
+        let coef = &self.coef[start..start + width];
+        for (i, &d) in self.delta.iter().enumerate() {
+            let at = i * units + start;
+            let z = &self.z[at..at + width];
+            let out = &mut below[at..at + width];
+            let each = out
+                .iter_mut()
+                .zip(z)
+                .zip(coef)
+                .zip(&mut grads)
+                .zip(&mut sums);
+            for ((((o, &z), &w), g), s) in each {
+                *g = d.mul_add(z, *g);
+                *o = derivative(z, d.mul_add(w, T::ZERO));
+                *s += *o;
+            }
+        }
+        (grads, sums)
     }
 }
 
