@@ -2,8 +2,10 @@
 //! forward pass, the loss and the gradients, with the two-layer net's layout
 //! unrolled.
 
+use super::backward::{backward, output_loss, row_by_row_sums, Gradients};
+use super::batch::Batch;
 use super::loss::Reduction;
-use super::passes::{backward, forward_batch, output_loss, row_by_row_sums, Batch, Gradients};
+use super::passes::forward_batch;
 use super::real::Real;
 use super::workspace::Buffers;
 use super::{Hidden, Layout, Loss, Order, Output, Workspace};

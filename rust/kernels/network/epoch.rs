@@ -1,7 +1,8 @@
 //! One epoch of mini-batch training: gather, forward, backward with L2, update, batch after batch.
 
+use super::backward::{backprop, Gradients, Targets};
+use super::batch::Rows;
 use super::input::Input;
-use super::passes::{backprop, Gradients, Rows, Targets};
 use super::real::Real;
 use super::{Layout, Optimizer, Workspace};
 use crate::kernels::alloc::AllocError;

@@ -25,6 +25,8 @@
 //! argument); the functions here panic on a mismatch.
 
 mod activation;
+mod backward;
+mod batch;
 mod dense;
 mod epoch;
 mod input;
@@ -38,12 +40,13 @@ mod workspace;
 mod tests;
 
 pub use activation::{Hidden, Output};
+pub use backward::{loss_gradient, Gradients};
 pub use dense::{backprop_dense, forward_dense, loss_dense, TwoLayerPass};
 pub use epoch::{epoch, Interrupted};
 pub use input::{Csr, CsrError, Indices, Input};
 pub use loss::{Loss, Reduction};
 pub use optimizer::{descend, descend_into, descend_over, Adam, Optimizer, Sgd};
-pub use passes::{forward, loss_gradient, Gradients};
+pub use passes::forward;
 pub use real::Real;
 pub use workspace::Workspace;
 
