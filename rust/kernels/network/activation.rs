@@ -1,4 +1,4 @@
-//! The hidden and output activations of scikit-learn's MLP, applied in place, and the hidden ones' derivatives.
+//! The hidden and output activations of scikit-learn's MLP, applied in place, their derivatives, and the passes that fuse them with a product.
 
 use super::real::{pairwise_sum, Real};
 use crate::kernels::activation::{activate_inplace, Activation};
@@ -372,6 +372,103 @@ impl Output {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fused passes against the separate passes and products, bit for bit.
+
+    use super::*;
+
+    /// A deterministic value in [-1, 1).
+    fn filled(len: usize, seed: usize) -> Vec<f64> {
+        (0..len)
+            .map(|i| {
+                let x = ((seed * 7919 + i) as u64)
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_one_output_pass_gives_the_tiles_bits() {
+        use crate::kernels::gemm::{matmul, tiles_take, View};
+        let (rows, units) = (37, 100);
+        if !tiles_take(rows, 1, units) {
+            return; // No tiles at this level: the passes keep the products.
+        }
+        let mut z = filled(rows * units, 1);
+        // Units that are off, and signed zeros for the products.
+        z.iter_mut().step_by(3).for_each(|v| *v = 0.0);
+        z[4] = -0.0;
+        let mut delta = filled(rows, 2);
+        delta[0] = 0.0;
+        delta[1] = -0.0;
+        let mut coef = filled(units, 3);
+        coef[2] = -0.0;
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for hidden in [
+            Hidden::Identity,
+            Hidden::Logistic,
+            Hidden::Tanh,
+            Hidden::Relu,
+        ] {
+            // The products on the tiles, then the derivative and the sums.
+            let (d, w) = (
+                View::row_major(&delta, rows, 1),
+                View::row_major(&coef, 1, units),
+            );
+            let mut below = vec![f64::NAN; rows * units];
+            matmul(&mut below, d, w, false, 1.0);
+            hidden.derivative(&z, &mut below);
+            let mut coef_grad = vec![f64::NAN; units];
+            let z_t = View::row_major(&z, rows, units).t();
+            matmul(&mut coef_grad, z_t, d, false, 1.0);
+            let mut sums = vec![f64::NAN; units];
+            crate::kernels::network::real::column_sums(&below, &mut sums);
+
+            for with_sums in [false, true] {
+                let pass = OnePass {
+                    z: &z,
+                    delta: &delta,
+                    coef: &coef,
+                };
+                let mut fused = vec![f64::NAN; rows * units];
+                let mut fused_grad = vec![f64::NAN; units];
+                let mut fused_sums = vec![f64::NAN; units];
+                let sums_out = with_sums.then_some(&mut fused_sums[..]);
+                hidden.one_output_pass(pass, &mut fused, &mut fused_grad, sums_out);
+                assert_eq!(bits(&fused), bits(&below), "{hidden:?} delta");
+                assert_eq!(bits(&fused_grad), bits(&coef_grad), "{hidden:?} grad");
+                if with_sums {
+                    assert_eq!(bits(&fused_sums), bits(&sums), "{hidden:?} sums");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn intercepts_and_activation_in_one_pass_give_the_two_passes_bits() {
+        let (rows, units) = (5, 7);
+        let intercepts = filled(units, 4);
+        for hidden in [
+            Hidden::Identity,
+            Hidden::Logistic,
+            Hidden::Tanh,
+            Hidden::Relu,
+        ] {
+            let mut fused = filled(rows * units, 5);
+            fused[3] = f64::NAN;
+            let mut apart = fused.clone();
+            hidden.apply_after_adding(&mut fused, &intercepts);
+            add_row_vector(&mut apart, &intercepts);
+            hidden.apply(&mut apart);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fused), bits(&apart), "{hidden:?}");
         }
     }
 }
