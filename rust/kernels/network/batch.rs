@@ -51,7 +51,9 @@ pub(super) fn batch<'a, T: Real>(
             }
             Rows::Pick(picked) => {
                 let buffer = &mut buffer[..picked.len() * cols];
-                pick_rows(data, cols, picked, buffer);
+                for (row, &source) in buffer.chunks_exact_mut(cols.max(1)).zip(picked) {
+                    row.copy_from_slice(&data[source * cols..(source + 1) * cols]);
+                }
                 Batch::Dense(buffer)
             }
         },
@@ -71,7 +73,9 @@ pub(super) fn gather<'a, T: Real>(
         Rows::Range { start, count } => &values[start * cols..(start + count) * cols],
         Rows::Pick(picked) => {
             let buffer = &mut buffer[..picked.len() * cols];
-            pick_rows(values, cols, picked, buffer);
+            for (row, &source) in buffer.chunks_exact_mut(cols).zip(picked) {
+                row.copy_from_slice(&values[source * cols..(source + 1) * cols]);
+            }
             buffer
         }
     }
@@ -125,21 +129,5 @@ pub(super) fn csr_transpose_times<T: Real, I: Index>(
                 *o += value * d;
             }
         }
-    }
-}
-
-/// Rows `picked` of the row-major `values` (`cols` wide) into `buffer`, in
-/// order. One-column rows are copied element by element: a call to copy
-/// each cost more than the element (one target per row, as in regression).
-#[inline(always)]
-fn pick_rows<T: Real>(values: &[T], cols: usize, picked: &[usize], buffer: &mut [T]) {
-    if cols == 1 {
-        for (slot, &source) in buffer.iter_mut().zip(picked) {
-            *slot = values[source];
-        }
-        return;
-    }
-    for (row, &source) in buffer.chunks_exact_mut(cols.max(1)).zip(picked) {
-        row.copy_from_slice(&values[source * cols..(source + 1) * cols]);
     }
 }
