@@ -27,7 +27,7 @@ pub use tile::kernel_name as small_kernel_name;
 pub use view::View;
 
 use super::blas;
-use super::Element;
+use super::{Element, Float};
 
 /// Products with fewer multiply-adds than this use the plain loop.
 pub const SMALL_GEMM: usize = 4096;
@@ -57,6 +57,39 @@ pub const BLAS_MIN: usize = 1 << 20;
 /// register tiles, whose bits a fused pass may then reproduce.
 pub fn tiles_take(m: usize, k: usize, n: usize) -> bool {
     (TILE_MIN..TILE_MAX).contains(&(m * k * n)) && tile::runs()
+}
+
+/// What [`matmul_then`] applies to each element of a product after adding
+/// its column's intercept.
+pub trait Epilogue {
+    fn apply<T: Float>(x: T) -> T;
+}
+
+/// `out = a @ b`, then `out[i, j] = E::apply(out[i, j] + intercepts[j])`
+/// where the register tiles take the product: each element is finished as
+/// its tile is stored, so the result is not read back. The bits are those of
+/// [`matmul`] followed by that pass. Returns whether the tiles ran: if not,
+/// `out` holds the bare product and the pass is the caller's to run.
+///
+/// # Panics
+/// If the shapes do not chain, or `intercepts` is not one per column of `b`.
+pub fn matmul_then<T: Element, E: Epilogue>(
+    out: &mut [T],
+    a: View<'_, T>,
+    b: View<'_, T>,
+    intercepts: &[T],
+) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(intercepts.len(), n, "matmul: intercepts' length");
+    if (TILE_MIN..TILE_MAX).contains(&(m * k * n)) {
+        assert_eq!(b.rows, k, "matmul: inner dimensions differ");
+        assert_eq!(out.len(), m * n, "matmul: output shape");
+        if tile::matmul_then::<T, E>(out, &a, &b, intercepts) {
+            return true;
+        }
+    }
+    matmul(out, a, b, false, T::ONE);
+    false
 }
 
 /// `out = alpha * a @ b`, or `out += alpha * a @ b` when `accumulate`, with

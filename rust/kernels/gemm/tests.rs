@@ -246,3 +246,60 @@ fn only_narrow_float64_products_leave_openblas_for_faer() {
     assert!(!cblas::faer_is_faster::<f64>(max + 1));
     assert!(!cblas::faer_is_faster::<f32>(100));
 }
+
+/// The pass `matmul_then` stands for, after `matmul`.
+struct Relu;
+
+impl Epilogue for Relu {
+    fn apply<T: Float>(x: T) -> T {
+        if x >= T::ZERO || x.is_nan() {
+            x
+        } else {
+            T::ZERO
+        }
+    }
+}
+
+#[test]
+fn matmul_then_gives_the_product_and_pass_bits_or_the_bare_product() {
+    // Below `TILE_MIN`, on the tiles, above `TILE_MAX`, and a one-column
+    // result the tiles write as a row.
+    for (m, k, n, a_transposed) in [
+        (2, 2, 2, false),
+        (37, 10, 100, false),
+        (200, 100, 100, false),
+        (64, 32, 1, true),
+    ] {
+        let (a, b) = (filled(m * k, 11), filled(k * n, 12));
+        let intercepts = filled(n, 13);
+        let a_view = if a_transposed {
+            View::row_major(&a, k, m).t()
+        } else {
+            View::row_major(&a, m, k)
+        };
+        let b_view = View::row_major(&b, k, n);
+        let mut want = vec![0.0; m * n];
+        matmul(&mut want, a_view, b_view, false, 1.0);
+        let mut got = vec![f64::NAN; m * n];
+        let fused = matmul_then::<f64, Relu>(&mut got, a_view, b_view, &intercepts);
+        let tiles = tiles_take(m, k, n) && !a_transposed;
+        assert_eq!(fused, tiles, "{m}x{k}x{n}");
+        if fused {
+            for row in want.chunks_exact_mut(n) {
+                for (v, &b) in row.iter_mut().zip(&intercepts) {
+                    *v = Relu::apply(*v + b);
+                }
+            }
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "intercepts' length")]
+fn matmul_then_needs_an_intercept_per_column() {
+    let data = filled(12, 5);
+    let (a, b) = (View::row_major(&data, 3, 4), View::row_major(&data, 4, 3));
+    matmul_then::<f64, Relu>(&mut [0.0; 9], a, b, &[0.0; 2]);
+}

@@ -13,7 +13,7 @@
 use std::any::TypeId;
 use std::arch::x86_64::*;
 
-use super::{lane_sum, put, Form, Store, View, DOT_LANES, ROWS};
+use super::{lane_sum, put, Finish, Form, Store, View, DOT_LANES, ROWS};
 use crate::kernels::Float;
 
 /// `store`'s product in the form `form`, with the kernels for `T`.
@@ -22,11 +22,11 @@ use crate::kernels::Float;
 /// The CPU has AVX2 and FMA, `form` suits the views' strides, and every
 /// element the views address lies within their data.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn matmul<T: Float>(
+pub(super) unsafe fn matmul<T: Float, F: Finish>(
     a: &View<'_, T>,
     b: &View<'_, T>,
     form: Form,
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, F>,
 ) {
     // SAFETY: each branch runs only where `T` is the type it casts to, so
     // the casts change no layout; the caller's guarantees pass on.
@@ -36,14 +36,14 @@ pub(super) unsafe fn matmul<T: Float>(
                 &cast(a),
                 &cast(b),
                 form,
-                &mut *std::ptr::from_mut(store).cast(),
+                &mut *std::ptr::from_mut(store).cast::<Store<'_, f64, F>>(),
             )
         } else if TypeId::of::<T>() == TypeId::of::<f32>() {
             float32::matmul(
                 &cast(a),
                 &cast(b),
                 form,
-                &mut *std::ptr::from_mut(store).cast(),
+                &mut *std::ptr::from_mut(store).cast::<Store<'_, f32, F>>(),
             )
         } else {
             unreachable!("tile kernels exist for float32 and float64 only")
@@ -103,7 +103,7 @@ macro_rules! kernels {
                 a: &View<'_, T>,
                 b: &View<'_, T>,
                 form: Form,
-                store: &mut Store<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
             ) {
                 // SAFETY (all three): as the caller guarantees.
                 match form {
@@ -120,7 +120,11 @@ macro_rules! kernels {
             /// (the AVX-512 kernels' leftover columns: 10×200×100 of
             /// `cargo run --release --example small_products`).
             #[inline(always)]
-            unsafe fn broadcast(a: &View<'_, T>, b: &View<'_, T>, store: &mut Store<'_, T>) {
+            unsafe fn broadcast(
+                a: &View<'_, T>,
+                b: &View<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
+            ) {
                 let mut i0 = 0;
                 if b.cols <= WIDTH {
                     while i0 + 2 * ROWS <= a.rows {
@@ -147,7 +151,7 @@ macro_rules! kernels {
                 a: &View<'_, T>,
                 b: &View<'_, T>,
                 i0: usize,
-                store: &mut Store<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
             ) {
                 let n = b.cols;
                 let mut j0 = 0;
@@ -172,7 +176,7 @@ macro_rules! kernels {
                 a: &View<'_, T>,
                 b: &View<'_, T>,
                 i0: usize,
-                store: &mut Store<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
             ) {
                 let n = b.cols;
                 let mut j0 = 0;
@@ -202,7 +206,7 @@ macro_rules! kernels {
                 b: &View<'_, T>,
                 i0: usize,
                 j0: usize,
-                store: &mut Store<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
             ) {
                 const { assert!(NR == NV * WIDTH && NV <= 2) };
                 let (a_data, b_data) = (a.data.as_ptr(), b.data.as_ptr());
@@ -243,7 +247,7 @@ macro_rules! kernels {
                 b: &View<'_, T>,
                 i0: usize,
                 j0: usize,
-                store: &mut Store<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
             ) {
                 let (a_data, b_data) = (a.data.as_ptr(), b.data.as_ptr());
                 // SAFETY (every read): as in `broadcast_tile`.
@@ -272,7 +276,7 @@ macro_rules! kernels {
                 b: &View<'_, T>,
                 i0: usize,
                 j: usize,
-                store: &mut Store<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
             ) {
                 let (a_data, b_data) = (a.data.as_ptr(), b.data.as_ptr());
                 let mut tile = [[T::ZERO; 1]; MR];
@@ -290,7 +294,11 @@ macro_rules! kernels {
             /// `$dot_rows` rows at a time, then single rows, each against
             /// every column of `b`.
             #[inline(always)]
-            unsafe fn dots(a: &View<'_, T>, b: &View<'_, T>, store: &mut Store<'_, T>) {
+            unsafe fn dots(
+                a: &View<'_, T>,
+                b: &View<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
+            ) {
                 let mut i0 = 0;
                 while i0 + $dot_rows <= a.rows {
                     for j in 0..b.cols {
@@ -315,7 +323,7 @@ macro_rules! kernels {
                 b: &View<'_, T>,
                 i0: usize,
                 j: usize,
-                store: &mut Store<'_, T>,
+                store: &mut Store<'_, T, impl Finish>,
             ) {
                 let k = a.cols;
                 let whole = k / DOT_LANES * DOT_LANES;

@@ -5,6 +5,11 @@
 //! step needs: `broadcast` when the rows of `b` are contiguous (each element
 //! of `a` times a row of `b`), `dots` when the rows of `a` and the columns
 //! of `b` are (lanes of a dot product, added in a fixed tree at the end).
+//! The store can also finish each element, adding its column's intercept
+//! and applying an [`Epilogue`] (`matmul_then`): a hidden layer's output is
+//! then written once, not written, read back and written again by a pass.
+//! The kernels are generic over how they store ([`Finish`]), so the plain
+//! product's code is what it was without it.
 //!
 //! They run where the level in use (`simd::Level::detect`) is AVX2+FMA or
 //! AVX-512: for AVX-512 the generic code below, whose local arrays
@@ -21,10 +26,13 @@
 //! they agree bit for bit. `avx512f` is a stable target feature from Rust
 //! 1.89.
 
-// Elsewhere only `matmul` is called, and it declines every product.
+// Elsewhere only `matmul` and `matmul_then` are called, and they decline
+// every product.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
-use super::View;
+use std::marker::PhantomData;
+
+use super::{Epilogue, View};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::Level;
 use crate::kernels::Float;
@@ -53,6 +61,24 @@ pub(super) fn matmul<T: Float>(
         return matmul_at(level, out, a, b, accumulate, alpha);
     }
     let _ = (out, a, b, accumulate, alpha);
+    false
+}
+
+/// `out = E::apply(a @ b + intercepts)`, each element finished as its tile
+/// is stored, if a form that writes the result row by row suits the
+/// strides and the level in use has kernels; returns whether it ran (`out`
+/// is untouched when not).
+pub(super) fn matmul_then<T: Float, E: Epilogue>(
+    out: &mut [T],
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    intercepts: &[T],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(level) = kernel_level() {
+        return matmul_then_at::<T, E>(level, out, a, b, intercepts);
+    }
+    let _ = (out, a, b, intercepts);
     false
 }
 
@@ -98,25 +124,88 @@ fn matmul_at<T: Float>(
     accumulate: bool,
     alpha: T,
 ) -> bool {
-    assert!(
-        (Level::Avx2Fma..=Level::Avx512).contains(&level) && level <= Level::cpu(),
-        "no tile kernels for {level:?} on this CPU"
-    );
+    check_level(level);
     let Some(form) = Form::of(a, b) else {
         return false;
     };
-    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
-    assert_eq!(out.len(), a.rows * b.cols, "matmul: output shape");
-    check_extent(a);
-    check_extent(b);
     let store = &mut Store {
         out,
         accumulate,
         alpha,
         cols: b.cols,
         first_col: 0,
+        intercepts: &[],
+        finish: PhantomData::<Plain>,
     };
-    // SAFETY: the CPU has the level's features (asserted above), and every
+    // SAFETY: the level was checked.
+    unsafe { run(level, a, b, form, store) };
+    true
+}
+
+/// [`matmul_then`] with the kernels of `level`, as [`matmul_at`]. The
+/// transposed form writes a one-column result as a row, where its columns
+/// would not say which intercept to add, so it declines.
+///
+/// # Panics
+/// As [`matmul_at`], or if `intercepts` is not one per column of `b`.
+#[cfg(target_arch = "x86_64")]
+fn matmul_then_at<T: Float, E: Epilogue>(
+    level: Level,
+    out: &mut [T],
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    intercepts: &[T],
+) -> bool {
+    check_level(level);
+    assert_eq!(intercepts.len(), b.cols, "matmul: intercepts' length");
+    let Some(form) = Form::of(a, b).filter(|&form| form != Form::TransposedBroadcast) else {
+        return false;
+    };
+    let store = &mut Store {
+        out,
+        // As `Adding` stores (`1 · sum` is `sum`).
+        accumulate: false,
+        alpha: T::ONE,
+        cols: b.cols,
+        first_col: 0,
+        intercepts,
+        finish: PhantomData::<Adding<E>>,
+    };
+    // SAFETY: the level was checked.
+    unsafe { run(level, a, b, form, store) };
+    true
+}
+
+/// Panics unless the CPU has `level` and `level` has kernels.
+#[cfg(target_arch = "x86_64")]
+fn check_level(level: Level) {
+    assert!(
+        (Level::Avx2Fma..=Level::Avx512).contains(&level) && level <= Level::cpu(),
+        "no tile kernels for {level:?} on this CPU"
+    );
+}
+
+/// `store`'s product in the form `form` with the kernels of `level`.
+///
+/// # Safety
+/// The CPU has `level`, which has kernels ([`check_level`]).
+///
+/// # Panics
+/// If the shapes do not chain.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn run<T: Float>(
+    level: Level,
+    a: &View<'_, T>,
+    b: &View<'_, T>,
+    form: Form,
+    store: &mut Store<'_, T, impl Finish>,
+) {
+    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
+    assert_eq!(store.out.len(), a.rows * b.cols, "matmul: output shape");
+    check_extent(a);
+    check_extent(b);
+    // SAFETY: the CPU has the level's features (as the caller checked), and every
     // element the views address lies within their data. The AVX-512
     // constants are (elements per register, broadcast tile columns, dot
     // lanes): 32 columns of float32 too, since 64 came out scalar.
@@ -129,7 +218,6 @@ fn matmul_at<T: Float>(
             _ => avx2::matmul(a, b, form, store),
         }
     }
-    true
 }
 
 /// Which kernel computes a product.
@@ -176,7 +264,12 @@ fn check_extent<T>(view: &View<'_, T>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn avx512<T: Float, const V: usize, const NR: usize, const LANES: usize>(
-    (a, b, form, store): (&View<'_, T>, &View<'_, T>, Form, &mut Store<'_, T>),
+    (a, b, form, store): (
+        &View<'_, T>,
+        &View<'_, T>,
+        Form,
+        &mut Store<'_, T, impl Finish>,
+    ),
 ) {
     // SAFETY (all three): the caller checked the views' extents.
     match form {
@@ -203,7 +296,7 @@ unsafe fn avx512<T: Float, const V: usize, const NR: usize, const LANES: usize>(
 unsafe fn broadcast_wide_then_avx2<T: Float, const V: usize, const NR: usize>(
     a: &View<'_, T>,
     b: &View<'_, T>,
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, impl Finish>,
 ) {
     let wide = b.cols / NR * NR;
     if wide > 0 {
@@ -218,8 +311,44 @@ unsafe fn broadcast_wide_then_avx2<T: Float, const V: usize, const NR: usize>(
     }
 }
 
-/// `out = alpha * sums`, or `out += alpha * sums` when `accumulate`.
-struct Store<'o, T> {
+/// How a tile's sums reach `out`.
+trait Finish {
+    /// Whether the element stored is `apply(sum + intercept)` rather than
+    /// the sum.
+    const ADDS: bool;
+    fn apply<T: Float>(x: T) -> T;
+}
+
+/// The plain product.
+struct Plain;
+
+impl Finish for Plain {
+    const ADDS: bool = false;
+    #[inline(always)]
+    fn apply<T: Float>(x: T) -> T {
+        x
+    }
+}
+
+/// The product, then `E` after adding each column's intercept.
+struct Adding<E>(PhantomData<E>);
+
+impl<E: Epilogue> Finish for Adding<E> {
+    const ADDS: bool = true;
+    #[inline(always)]
+    fn apply<T: Float>(x: T) -> T {
+        E::apply(x)
+    }
+}
+
+/// `out = alpha * sums`, or `out += alpha * sums` when `accumulate`; with
+/// [`Adding`], `out = apply(sums + intercepts)`, where `alpha` is one and
+/// `accumulate` false: the bits of the plain store followed by a pass that
+/// adds and applies, since `1 · sum` is `sum` bit for bit (a sum is never a
+/// signalling NaN) and the addition rounds as in the pass. The multiply by
+/// one, kept, cost about what the fused pass saved
+/// (`benches/network_per_batch.py`, the diabetes row).
+struct Store<'o, T, F> {
     out: &'o mut [T],
     /// The row length of `out` (a one-column result is written by the
     /// broadcast form as one row: `first_col` then counts its rows).
@@ -228,17 +357,28 @@ struct Store<'o, T> {
     first_col: usize,
     accumulate: bool,
     alpha: T,
+    /// One per column of `out`, for [`Adding`] only.
+    intercepts: &'o [T],
+    finish: PhantomData<F>,
 }
 
-impl<T: Float> Store<'_, T> {
-    /// Takes elements `start..start + N` of the row-major result.
+impl<T: Float, F: Finish> Store<'_, T, F> {
+    /// Takes elements `start..start + N` of the row-major result, which
+    /// are columns `col..col + N` of a row.
     ///
     /// By value: with a reference, the tile's address escaped, and the
     /// compiler then stored every sum to the stack at every step of the
     /// inner loop (`benches/test_small_products.py`).
     #[inline(always)]
-    fn write<const N: usize>(&mut self, start: usize, sums: [T; N]) {
+    fn write<const N: usize>(&mut self, start: usize, col: usize, sums: [T; N]) {
         let out = &mut self.out[start..start + N];
+        if F::ADDS {
+            let intercepts = &self.intercepts[col..col + N];
+            for ((slot, sum), &b) in out.iter_mut().zip(sums).zip(intercepts) {
+                *slot = F::apply(sum + b);
+            }
+            return;
+        }
         for (slot, sum) in out.iter_mut().zip(sums) {
             let value = self.alpha * sum;
             *slot = if self.accumulate {
@@ -255,34 +395,34 @@ impl<T: Float> Store<'_, T> {
 /// addressable memory.
 #[inline(always)]
 fn put<T: Float, const MR: usize, const NR: usize>(
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, impl Finish>,
     i0: usize,
     j0: usize,
     tile: [[T; NR]; MR],
 ) {
     const { assert!(MR <= 8) };
     let (cols, j0) = (store.cols, store.first_col + j0);
-    store.write(i0 * cols + j0, tile[0]);
+    store.write(i0 * cols + j0, j0, tile[0]);
     if MR > 1 {
-        store.write((i0 + 1) * cols + j0, tile[1 % MR]);
+        store.write((i0 + 1) * cols + j0, j0, tile[1 % MR]);
     }
     if MR > 2 {
-        store.write((i0 + 2) * cols + j0, tile[2 % MR]);
+        store.write((i0 + 2) * cols + j0, j0, tile[2 % MR]);
     }
     if MR > 3 {
-        store.write((i0 + 3) * cols + j0, tile[3 % MR]);
+        store.write((i0 + 3) * cols + j0, j0, tile[3 % MR]);
     }
     if MR > 4 {
-        store.write((i0 + 4) * cols + j0, tile[4 % MR]);
+        store.write((i0 + 4) * cols + j0, j0, tile[4 % MR]);
     }
     if MR > 5 {
-        store.write((i0 + 5) * cols + j0, tile[5 % MR]);
+        store.write((i0 + 5) * cols + j0, j0, tile[5 % MR]);
     }
     if MR > 6 {
-        store.write((i0 + 6) * cols + j0, tile[6 % MR]);
+        store.write((i0 + 6) * cols + j0, j0, tile[6 % MR]);
     }
     if MR > 7 {
-        store.write((i0 + 7) * cols + j0, tile[7 % MR]);
+        store.write((i0 + 7) * cols + j0, j0, tile[7 % MR]);
     }
 }
 
@@ -298,7 +438,7 @@ const ROWS: usize = 4;
 unsafe fn broadcast<T: Float, const V: usize, const NR: usize>(
     a: &View<'_, T>,
     b: &View<'_, T>,
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, impl Finish>,
 ) {
     let mut i0 = 0;
     while i0 + ROWS <= a.rows {
@@ -322,7 +462,7 @@ unsafe fn broadcast_rows<T: Float, const MR: usize, const NR: usize, const V: us
     a: &View<'_, T>,
     b: &View<'_, T>,
     i0: usize,
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, impl Finish>,
 ) {
     let n = b.cols;
     let mut j0 = 0;
@@ -348,7 +488,7 @@ unsafe fn broadcast_tile<T: Float, const MR: usize, const NR: usize>(
     b: &View<'_, T>,
     i0: usize,
     j0: usize,
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, impl Finish>,
 ) {
     let (a_data, b_data) = (a.data.as_ptr(), b.data.as_ptr());
     let mut tile = [[T::ZERO; NR]; MR];
@@ -382,7 +522,7 @@ const DOT_ROWS: usize = 4;
 unsafe fn dots<T: Float, const LANES: usize>(
     a: &View<'_, T>,
     b: &View<'_, T>,
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, impl Finish>,
 ) {
     let mut i0 = 0;
     while i0 + DOT_ROWS <= a.rows {
@@ -407,7 +547,7 @@ unsafe fn dot_tile<T: Float, const MR: usize, const LANES: usize>(
     b: &View<'_, T>,
     i0: usize,
     j: usize,
-    store: &mut Store<'_, T>,
+    store: &mut Store<'_, T, impl Finish>,
 ) {
     let k = a.cols;
     let whole = k / LANES * LANES;

@@ -13,8 +13,8 @@ fn transposed<T: Copy>(data: &[T], rows: usize, cols: usize) -> Vec<T> {
 
 /// `data` (`rows × cols`) copied into the left of a `rows × (cols + 3)`
 /// store, and the view of that part (rows not contiguous with each other).
-fn padded(data: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    let mut store = vec![f64::NAN; rows * (cols + 3)];
+fn padded<T: Float>(data: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut store = vec![T::from_f64(f64::NAN); rows * (cols + 3)];
     for i in 0..rows {
         store[i * (cols + 3)..][..cols].copy_from_slice(&data[i * cols..][..cols]);
     }
@@ -90,6 +90,16 @@ fn same_bits<T: Float>(x: &[T], y: &[T]) -> bool {
             .all(|(a, b)| format!("{a:?}") == format!("{b:?}"))
 }
 
+/// The bits of each element, NaN's sign and payload included.
+fn bits<T: Float>(values: &[T]) -> Vec<u64> {
+    let bits = |x: &T| match size_of::<T>() {
+        // SAFETY: `T` is `f64` or `f32`, of the size read.
+        8 => unsafe { std::mem::transmute_copy::<T, u64>(x) },
+        _ => u64::from(unsafe { std::mem::transmute_copy::<T, u32>(x) }),
+    };
+    values.iter().map(bits).collect()
+}
+
 /// The same product in `f32`, within `f32` rounding; returns it.
 fn check_f32(
     level: Level,
@@ -130,41 +140,198 @@ fn check_f32(
     out
 }
 
+/// Shapes that leave every kind of tile edge.
+const AWKWARD: [(usize, usize, usize); 26] = [
+    (1, 1, 1),
+    (1, 7, 1),
+    (7, 1, 1),
+    (1, 1, 9),
+    (1, 64, 32),
+    (5, 3, 1),
+    (3, 5, 2),
+    (4, 16, 32),
+    (64, 16, 32),
+    (64, 32, 1),
+    (32, 64, 1),
+    (64, 1, 32),
+    (16, 64, 32),
+    (17, 33, 35),
+    (9, 70, 65),
+    (6, 5, 129),
+    (2, 31, 3),
+    (5, 40, 13),
+    (3, 17, 25),
+    (7, 48, 1),
+    // Two and three rows left over after the four-row tiles.
+    (10, 200, 100),
+    (11, 9, 40),
+    // At most one register wide: eight rows to a tile.
+    (17, 33, 3),
+    (16, 5, 2),
+    (12, 40, 4),
+    (9, 7, 8),
+];
+
 #[test]
 fn awkward_shapes_match_the_definition_in_every_layout() {
-    let shapes = [
-        (1, 1, 1),
-        (1, 7, 1),
-        (7, 1, 1),
-        (1, 1, 9),
-        (1, 64, 32),
-        (5, 3, 1),
-        (3, 5, 2),
-        (4, 16, 32),
-        (64, 16, 32),
-        (64, 32, 1),
-        (32, 64, 1),
-        (64, 1, 32),
-        (16, 64, 32),
-        (17, 33, 35),
-        (9, 70, 65),
-        (6, 5, 129),
-        (2, 31, 3),
-        (5, 40, 13),
-        (3, 17, 25),
-        (7, 48, 1),
-        // Two and three rows left over after the four-row tiles.
-        (10, 200, 100),
-        (11, 9, 40),
-        // At most one register wide: eight rows to a tile.
-        (17, 33, 3),
-        (16, 5, 2),
-        (12, 40, 4),
-        (9, 7, 8),
-    ];
-    for (m, k, n) in shapes {
+    for (m, k, n) in AWKWARD {
         // Every shape has a form for at least the row-major operands.
         assert!(levels().is_empty() || check(m, k, n) > 0, "{m}x{k}x{n}");
+    }
+}
+
+/// The hidden layers' `relu` (numpy's `maximum(x, 0)`: NaN and -0.0 kept).
+struct Relu;
+
+impl Epilogue for Relu {
+    fn apply<T: Float>(x: T) -> T {
+        if x >= T::ZERO || x.is_nan() {
+            x
+        } else {
+            T::ZERO
+        }
+    }
+}
+
+struct Identity;
+
+impl Epilogue for Identity {
+    fn apply<T: Float>(x: T) -> T {
+        x
+    }
+}
+
+/// Operands in `T` for an `m × k` by `k × n` product with NaN, infinities
+/// and signed zeros where `m`, `k` and `n` leave room: a NaN in `a`, a
+/// row of `a` whose products with a column of `b` underflow to -0.0, a
+/// zero row; and intercepts with a NaN, an infinity, -0.0 at that column
+/// and large negatives that switch units off.
+fn special<T: Float>(m: usize, k: usize, n: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let to = |data: Vec<f64>| data.into_iter().map(T::from_f64).collect::<Vec<_>>();
+    let (mut a, mut b) = (to(filled(m * k, 31)), to(filled(k * n, 32)));
+    let mut intercepts = to(filled(n, 33));
+    // Small enough that a product of two underflows in `T`.
+    let tiny = T::from_f64(if size_of::<T>() == 4 { 1e-30 } else { 1e-200 });
+    if m > 1 && n > 1 {
+        a[k..2 * k].fill(tiny);
+        (0..k).for_each(|p| b[p * n + 1] = -tiny);
+        intercepts[1] = -T::ZERO;
+    }
+    if m > 2 {
+        a[2 * k..3 * k].fill(T::ZERO);
+    }
+    if m > 3 {
+        a[3 * k] = T::from_f64(f64::NAN);
+    }
+    for (j, b) in intercepts.iter_mut().enumerate() {
+        match j {
+            0 | 1 => {}
+            2 => *b = T::from_f64(f64::NAN),
+            3 => *b = T::from_f64(f64::NEG_INFINITY),
+            _ if j % 5 == 0 => *b = T::from_f64(-4.0),
+            _ => {}
+        }
+    }
+    (a, b, intercepts)
+}
+
+/// `E` applied in the tiles' store against the plain product followed by
+/// the pass `out = E::apply(out + intercepts)`, bit for bit, for every
+/// layout of the operands and every level: returns how many ran fused.
+fn check_then<T: Float, E: Epilogue>(m: usize, k: usize, n: usize) -> usize {
+    let (a, b, intercepts) = special::<T>(m, k, n);
+    let (a_t, b_t) = (transposed(&a, m, k), transposed(&b, k, n));
+    let (a_pad, b_pad) = (padded(&a, m, k), padded(&b, k, n));
+    let (a_t_pad, b_t_pad) = (padded(&a_t, k, m), padded(&b_t, n, k));
+    let a_views = [
+        View::row_major(&a, m, k),
+        View::row_major(&a_t, k, m).t(),
+        View::row_major(&a_pad, m, k + 3).column_range(0, k),
+        View::row_major(&a_t_pad, k, m + 3).column_range(0, m).t(),
+    ];
+    let b_views = [
+        View::row_major(&b, k, n),
+        View::row_major(&b_t, n, k).t(),
+        View::row_major(&b_pad, k, n + 3).column_range(0, n),
+        View::row_major(&b_t_pad, n, k + 3).column_range(0, k).t(),
+    ];
+    let unset = T::from_f64(0.25);
+    let mut fused_runs = 0;
+    for (ai, a_view) in a_views.iter().enumerate() {
+        for (bi, b_view) in b_views.iter().enumerate() {
+            for level in levels() {
+                let what = format!("{} {level:?} {m}x{k}x{n} a{ai} b{bi}", T::NAME);
+                let mut apart = vec![unset; m * n];
+                let ran = matmul_at(level, &mut apart, a_view, b_view, false, T::ONE);
+                for row in apart.chunks_exact_mut(n) {
+                    for (v, &b) in row.iter_mut().zip(&intercepts) {
+                        *v = E::apply(*v + b);
+                    }
+                }
+                let mut fused = vec![unset; m * n];
+                let took = matmul_then_at::<T, E>(level, &mut fused, a_view, b_view, &intercepts);
+                if took {
+                    fused_runs += 1;
+                    assert!(ran, "{what}: fused where the plain tiles decline");
+                    assert_eq!(bits(&fused), bits(&apart), "{what}");
+                } else {
+                    // Declined only where the plain tiles decline or write
+                    // a one-column result as a row; `out` untouched.
+                    let form = Form::of(a_view, b_view);
+                    assert!(
+                        matches!(form, None | Some(Form::TransposedBroadcast)),
+                        "{what}: declined in {form:?}"
+                    );
+                    assert_eq!(bits(&fused), bits(&vec![unset; m * n]), "{what}");
+                }
+            }
+        }
+    }
+    fused_runs
+}
+
+#[test]
+fn epilogues_in_the_store_give_the_product_and_pass_bits() {
+    for (m, k, n) in AWKWARD {
+        let runs = [
+            check_then::<f64, Relu>(m, k, n),
+            check_then::<f32, Relu>(m, k, n),
+            check_then::<f64, Identity>(m, k, n),
+            check_then::<f32, Identity>(m, k, n),
+        ];
+        // The row-major operands always have a form that writes rows.
+        assert!(
+            levels().is_empty() || runs.iter().all(|&r| r > 0),
+            "{m}x{k}x{n}"
+        );
+    }
+}
+
+#[test]
+fn the_special_values_reach_the_epilogue() {
+    // The fused relu keeps the product's -0.0 and NaN, and zeroes the
+    // units switched off, as the pass does.
+    let (m, k, n) = (5, 7, 6);
+    let (a, b, intercepts) = special::<f64>(m, k, n);
+    for level in levels() {
+        let mut out = vec![0.25; m * n];
+        let (a, b) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
+        assert!(matmul_then_at::<f64, Relu>(
+            level,
+            &mut out,
+            &a,
+            &b,
+            &intercepts
+        ));
+        assert!(
+            out[n + 1] == 0.0 && out[n + 1].is_sign_negative(),
+            "{level:?}"
+        );
+        let zero_row = &out[2 * n..3 * n];
+        assert!(zero_row.iter().all(|v| !v.is_sign_negative() || v.is_nan()));
+        assert!(out[3 * n..4 * n].iter().all(|v| v.is_nan()), "{level:?}");
+        assert!((0..m).all(|i| out[i * n + 2].is_nan()), "{level:?}");
+        assert!((0..m).all(|i| out[i * n + 3].to_bits() == 0 || i == 3));
     }
 }
 
