@@ -2,8 +2,10 @@
 
 use super::real::{pairwise_sum, Real};
 use crate::kernels::activation::{activate_inplace, Activation};
+use crate::kernels::gemm::{matmul, matmul_then, Epilogue, View};
 use crate::kernels::linear::add_row_vector;
 use crate::kernels::simd::Level;
+use crate::kernels::Float;
 
 /// The activation of every hidden layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +37,7 @@ fn logistic<T: Real>(x: T) -> T {
 
 /// numpy's `maximum(x, 0)`: keeps NaN and -0.0.
 #[inline(always)]
-fn relu<T: Real>(x: T) -> T {
+fn relu<T: Float>(x: T) -> T {
     if x >= T::ZERO || x.is_nan() {
         x
     } else {
@@ -50,6 +52,29 @@ fn add_then<T: Real>(values: &mut [T], intercepts: &[T], f: impl Fn(T) -> T) {
         for (v, &b) in row.iter_mut().zip(intercepts) {
             *v = f(*v + b);
         }
+    }
+}
+
+/// The hidden activations that the register tiles apply as they store a
+/// layer's product (`matmul_then`), with the functions of the pass they
+/// replace: `identity` and `relu`, an add and a compare an element. The
+/// logistic and tanh, a library call an element, stay in the pass, which
+/// costs little beside them.
+struct AddOnly;
+
+impl Epilogue for AddOnly {
+    #[inline(always)]
+    fn apply<T: Float>(x: T) -> T {
+        x
+    }
+}
+
+struct AddThenRelu;
+
+impl Epilogue for AddThenRelu {
+    #[inline(always)]
+    fn apply<T: Float>(x: T) -> T {
+        relu(x)
     }
 }
 
@@ -268,6 +293,28 @@ impl Hidden {
         }
     }
 
+    /// `out = a @ b`, then [`Hidden::apply_after_adding`] where the register
+    /// tiles do it as they store the product (one trip through `out`
+    /// instead of two; the same bits): returns whether they did, else the
+    /// pass is the caller's to run.
+    #[inline(always)]
+    pub fn product_then<T: Real>(
+        self,
+        out: &mut [T],
+        a: View<'_, T>,
+        b: View<'_, T>,
+        intercepts: &[T],
+    ) -> bool {
+        match self {
+            _ if intercepts.len() != b.cols() => {}
+            Hidden::Identity => return matmul_then::<T, AddOnly>(out, a, b, intercepts),
+            Hidden::Relu => return matmul_then::<T, AddThenRelu>(out, a, b, intercepts),
+            _ => {}
+        }
+        matmul(out, a, b, false, T::ONE);
+        false
+    }
+
     /// Multiplies `delta` by the derivative, written in terms of the
     /// activation's output `z` as scikit-learn does.
     #[inline(always)]
@@ -446,6 +493,57 @@ mod tests {
                 assert_eq!(bits(&fused_grad), bits(&coef_grad), "{hidden:?} grad");
                 if with_sums {
                     assert_eq!(bits(&fused_sums), bits(&sums), "{hidden:?} sums");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_tiles_epilogue_gives_the_product_and_pass_bits() {
+        // On the tiles (the diabetes data's first layer, a short batch, the
+        // AVX-512 kernels' leftover columns), below and above them.
+        use crate::kernels::gemm::tiles_take;
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (rows, inputs, units) in [
+            (200, 10, 100),
+            (42, 10, 100),
+            (7, 13, 37),
+            (2, 2, 3),
+            (300, 100, 200),
+        ] {
+            let mut x = filled(rows * inputs, 6);
+            x[inputs..2 * inputs].fill(1e-200);
+            if rows > 2 {
+                x[2 * inputs] = f64::NAN;
+            }
+            let mut coef = filled(inputs * units, 7);
+            (0..inputs).for_each(|p| coef[p * units] = -1e-200);
+            let mut intercepts = filled(units, 8);
+            intercepts[0] = -0.0;
+            intercepts[1] = f64::NAN;
+            for hidden in [
+                Hidden::Identity,
+                Hidden::Logistic,
+                Hidden::Tanh,
+                Hidden::Relu,
+            ] {
+                let (a, b) = (
+                    View::row_major(&x, rows, inputs),
+                    View::row_major(&coef, inputs, units),
+                );
+                let mut apart = vec![0.5; rows * units];
+                matmul(&mut apart, a, b, false, 1.0);
+                hidden.apply_after_adding(&mut apart, &intercepts);
+                let mut fused = vec![0.5; rows * units];
+                if !hidden.product_then(&mut fused, a, b, &intercepts) {
+                    hidden.apply_after_adding(&mut fused, &intercepts);
+                }
+                let what = format!("{hidden:?} {rows}x{inputs}x{units}");
+                assert_eq!(bits(&fused), bits(&apart), "{what}");
+                if hidden == Hidden::Relu && tiles_take(rows, inputs, units) {
+                    // The tiles' -0.0 (underflow) and NaN kept.
+                    assert_eq!(fused[units].to_bits(), (-0.0_f64).to_bits(), "{what}");
+                    assert!(fused[2 * units..3 * units].iter().all(|v| v.is_nan()));
                 }
             }
         }

@@ -30,7 +30,10 @@ fn transpose_into<T: Real>(matrix: &[T], rows: usize, cols: usize, out: &mut [T]
     }
 }
 
-/// `out = a @ coef` for a dense row-major `a` (`rows × inputs`).
+/// `out = a @ coef` for a dense row-major `a` (`rows × inputs`); with
+/// `then`, a hidden layer's activation and intercepts, also the intercepts
+/// added and the activation applied where the register tiles can (returns
+/// whether they did: `Hidden::product_then`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn dense_product<T: Real>(
@@ -43,7 +46,8 @@ fn dense_product<T: Real>(
     cols: usize,
     coef_t: &mut [T],
     transposed: &mut [T],
-) {
+    then: Option<(Hidden, &[T])>,
+) -> bool {
     let a = View::row_major(a, rows, inputs);
     if order == Order::Numpy && narrow(inputs, cols) {
         let coef_t = &mut coef_t[..cols * inputs];
@@ -57,8 +61,13 @@ fn dense_product<T: Real>(
             T::ONE,
         );
         transpose_into(transposed, cols, rows, out);
+        false
+    } else if let Some((hidden, intercepts)) = then {
+        let coef = View::row_major(coef, inputs, cols);
+        hidden.product_then(out, a, coef, intercepts)
     } else {
         matmul(out, a, View::row_major(coef, inputs, cols), false, T::ONE);
+        false
     }
 }
 
@@ -124,7 +133,8 @@ pub(super) fn delta_below<T: Real>(
     }
 }
 
-/// `out = batch @ coef` (`rows × cols`).
+/// `out = batch @ coef` (`rows × cols`), and `then` as `dense_product`
+/// takes it.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn first_product<T: Real>(
@@ -136,17 +146,20 @@ fn first_product<T: Real>(
     out: &mut [T],
     coef_t: &mut [T],
     transposed: &mut [T],
-) {
+    then: Option<(Hidden, &[T])>,
+) -> bool {
     match batch {
-        Batch::Dense(x) => {
-            dense_product(order, out, x, rows, inputs, coef, cols, coef_t, transposed)
-        }
+        Batch::Dense(x) => dense_product(
+            order, out, x, rows, inputs, coef, cols, coef_t, transposed, then,
+        ),
         Batch::Csr(csr, picked) => match csr.indices() {
             Indices::I32 { indices, indptr } => {
-                csr_times(csr.data(), indices, indptr, picked, coef, cols, out)
+                csr_times(csr.data(), indices, indptr, picked, coef, cols, out);
+                false
             }
             Indices::I64 { indices, indptr } => {
-                csr_times(csr.data(), indices, indptr, picked, coef, cols, out)
+                csr_times(csr.data(), indices, indptr, picked, coef, cols, out);
+                false
             }
         },
     }
@@ -212,24 +225,29 @@ pub(super) fn forward_batch<T: Real, C: AsRef<[T]>, I: AsRef<[T]>>(
             &mut *out
         };
         let coef = coefs[layer].as_ref();
-        if layer == 0 {
+        let intercepts = intercepts[layer].as_ref();
+        // A hidden layer whose pre-activations are not kept: the tiles may
+        // add the intercepts and apply the activation as they store it.
+        let then = (layer != last && !keep).then_some((layout.hidden, intercepts));
+        let done = if layer == 0 {
             let shape = layout.coef_shape(0);
-            first_product(order, batch, rows, shape, coef, target, coef_t, transposed);
+            first_product(
+                order, batch, rows, shape, coef, target, coef_t, transposed, then,
+            )
         } else {
             let inputs = layout.sizes[layer];
             let previous = &before[layer - 1][..rows * inputs];
             dense_product(
-                order, target, previous, rows, inputs, coef, cols, coef_t, transposed,
-            );
-        }
-        let intercepts = intercepts[layer].as_ref();
+                order, target, previous, rows, inputs, coef, cols, coef_t, transposed, then,
+            )
+        };
         if layer == last {
             add_row_vector(target, intercepts);
             layout.output.apply(out, cols);
         } else if let (true, Hidden::Neuron(activation)) = (keep, layout.hidden) {
             add_row_vector(target, intercepts);
             activate(activation, &pre_activations[layer][..rows * cols], out);
-        } else {
+        } else if !done {
             layout.hidden.apply_after_adding(out, intercepts);
         }
     }
