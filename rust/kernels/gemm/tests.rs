@@ -247,8 +247,9 @@ fn only_narrow_float64_products_leave_openblas_for_faer() {
     assert!(!cblas::faer_is_faster::<f32>(100));
 }
 
-/// The pass `matmul_then` stands for, after `matmul`.
-struct Relu;
+/// The pass `matmul_then` stands for, after `matmul`: numpy's `maximum(x, 0)`,
+/// NaN and -0.0 kept.
+pub(crate) struct Relu;
 
 impl Epilogue for Relu {
     fn apply<T: Float>(x: T) -> T {

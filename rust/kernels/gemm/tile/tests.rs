@@ -2,7 +2,7 @@
 //! against the definition, and the same bits at every level.
 
 use super::*;
-use crate::kernels::gemm::tests::{filled, naive};
+use crate::kernels::gemm::tests::{filled, naive, Relu};
 
 /// `data` (`rows × cols`, row-major) stored transposed.
 fn transposed<T: Copy>(data: &[T], rows: usize, cols: usize) -> Vec<T> {
@@ -21,6 +21,43 @@ fn padded<T: Float>(data: &[T], rows: usize, cols: usize) -> Vec<T> {
     store
 }
 
+/// A `rows × cols` matrix in the four layouts the tests read it in.
+struct Layouts<T> {
+    row_major: Vec<T>,
+    transposed: Vec<T>,
+    padded: Vec<T>,
+    transposed_padded: Vec<T>,
+    rows: usize,
+    cols: usize,
+}
+
+impl<T: Float> Layouts<T> {
+    fn of(data: &[T], rows: usize, cols: usize) -> Self {
+        let t = transposed(data, rows, cols);
+        Layouts {
+            row_major: data.to_vec(),
+            padded: padded(data, rows, cols),
+            transposed_padded: padded(&t, cols, rows),
+            transposed: t,
+            rows,
+            cols,
+        }
+    }
+
+    /// Row-major, stored transposed, and both with padded rows.
+    fn views(&self) -> [View<'_, T>; 4] {
+        let (r, c) = (self.rows, self.cols);
+        [
+            View::row_major(&self.row_major, r, c),
+            View::row_major(&self.transposed, c, r).t(),
+            View::row_major(&self.padded, r, c + 3).column_range(0, c),
+            View::row_major(&self.transposed_padded, c, r + 3)
+                .column_range(0, r)
+                .t(),
+        ]
+    }
+}
+
 /// The levels with kernels that this CPU has, narrowest first.
 fn levels() -> Vec<Level> {
     [Level::Avx2Fma, Level::Avx512]
@@ -36,21 +73,8 @@ fn levels() -> Vec<Level> {
 fn check(m: usize, k: usize, n: usize) -> usize {
     let (a, b) = (filled(m * k, 21), filled(k * n, 22));
     let want = naive(&a, &b, m, k, n);
-    let (a_t, b_t) = (transposed(&a, m, k), transposed(&b, k, n));
-    let (a_pad, b_pad) = (padded(&a, m, k), padded(&b, k, n));
-    let (a_t_pad, b_t_pad) = (padded(&a_t, k, m), padded(&b_t, n, k));
-    let a_views = [
-        View::row_major(&a, m, k),
-        View::row_major(&a_t, k, m).t(),
-        View::row_major(&a_pad, m, k + 3).column_range(0, k),
-        View::row_major(&a_t_pad, k, m + 3).column_range(0, m).t(),
-    ];
-    let b_views = [
-        View::row_major(&b, k, n),
-        View::row_major(&b_t, n, k).t(),
-        View::row_major(&b_pad, k, n + 3).column_range(0, n),
-        View::row_major(&b_t_pad, n, k + 3).column_range(0, k).t(),
-    ];
+    let (a_layouts, b_layouts) = (Layouts::of(&a, m, k), Layouts::of(&b, k, n));
+    let (a_views, b_views) = (a_layouts.views(), b_layouts.views());
     let mut ran = 0;
     for (ai, a_view) in a_views.iter().enumerate() {
         for (bi, b_view) in b_views.iter().enumerate() {
@@ -180,19 +204,7 @@ fn awkward_shapes_match_the_definition_in_every_layout() {
     }
 }
 
-/// The hidden layers' `relu` (numpy's `maximum(x, 0)`: NaN and -0.0 kept).
-struct Relu;
-
-impl Epilogue for Relu {
-    fn apply<T: Float>(x: T) -> T {
-        if x >= T::ZERO || x.is_nan() {
-            x
-        } else {
-            T::ZERO
-        }
-    }
-}
-
+/// The intercepts alone.
 struct Identity;
 
 impl Epilogue for Identity {
@@ -240,21 +252,8 @@ fn special<T: Float>(m: usize, k: usize, n: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
 /// layout of the operands and every level: returns how many ran fused.
 fn check_then<T: Float, E: Epilogue>(m: usize, k: usize, n: usize) -> usize {
     let (a, b, intercepts) = special::<T>(m, k, n);
-    let (a_t, b_t) = (transposed(&a, m, k), transposed(&b, k, n));
-    let (a_pad, b_pad) = (padded(&a, m, k), padded(&b, k, n));
-    let (a_t_pad, b_t_pad) = (padded(&a_t, k, m), padded(&b_t, n, k));
-    let a_views = [
-        View::row_major(&a, m, k),
-        View::row_major(&a_t, k, m).t(),
-        View::row_major(&a_pad, m, k + 3).column_range(0, k),
-        View::row_major(&a_t_pad, k, m + 3).column_range(0, m).t(),
-    ];
-    let b_views = [
-        View::row_major(&b, k, n),
-        View::row_major(&b_t, n, k).t(),
-        View::row_major(&b_pad, k, n + 3).column_range(0, n),
-        View::row_major(&b_t_pad, n, k + 3).column_range(0, k).t(),
-    ];
+    let (a_layouts, b_layouts) = (Layouts::of(&a, m, k), Layouts::of(&b, k, n));
+    let (a_views, b_views) = (a_layouts.views(), b_layouts.views());
     let unset = T::from_f64(0.25);
     let mut fused_runs = 0;
     for (ai, a_view) in a_views.iter().enumerate() {
