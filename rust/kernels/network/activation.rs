@@ -279,7 +279,8 @@ impl Hidden {
     #[inline(always)]
     pub fn apply_after_adding<T: Real>(self, values: &mut [T], intercepts: &[T]) {
         if intercepts.is_empty() {
-            return;
+            // A layout without intercepts: the activation alone.
+            return self.apply(values);
         }
         match self {
             Hidden::Identity => add_then(values, intercepts, |v| v),
@@ -567,6 +568,16 @@ mod tests {
             hidden.apply(&mut apart);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&fused), bits(&apart), "{hidden:?}");
+            // Without intercepts, the activation alone.
+            let mut alone = filled(rows * units, 6);
+            let mut applied = alone.clone();
+            hidden.apply_after_adding(&mut alone, &[]);
+            hidden.apply(&mut applied);
+            assert_eq!(
+                bits(&alone),
+                bits(&applied),
+                "{hidden:?} without intercepts"
+            );
         }
     }
 }
