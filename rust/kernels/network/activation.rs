@@ -156,19 +156,18 @@ impl<T: Real> OnePass<'_, T> {
         let mut start = 0;
         while start < units {
             let width = W.min(units - start);
-            let block = start..start + width;
+            let mut put = |grads: &[T], block_sums: &[T]| {
+                coef_grad[start..start + width].copy_from_slice(&grads[..width]);
+                if let Some(sums) = sums.as_deref_mut() {
+                    sums[start..start + width].copy_from_slice(&block_sums[..width]);
+                }
+            };
             if width == W {
                 let (grads, block_sums) = self.block::<W>(start, below, derivative);
-                coef_grad[block.clone()].copy_from_slice(&grads);
-                if let Some(sums) = sums.as_deref_mut() {
-                    sums[block].copy_from_slice(&block_sums);
-                }
+                put(&grads, &block_sums);
             } else {
                 let (grads, block_sums) = self.narrow_block(start, width, below, derivative);
-                coef_grad[block.clone()].copy_from_slice(&grads[..width]);
-                if let Some(sums) = sums.as_deref_mut() {
-                    sums[block].copy_from_slice(&block_sums[..width]);
-                }
+                put(&grads, &block_sums);
             }
             start += width;
         }
@@ -429,18 +428,7 @@ mod tests {
     //! The fused passes against the separate passes and products, bit for bit.
 
     use super::*;
-
-    /// A deterministic value in [-1, 1).
-    fn filled(len: usize, seed: usize) -> Vec<f64> {
-        (0..len)
-            .map(|i| {
-                let x = ((seed * 7919 + i) as u64)
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::gemm::tests::filled;
 
     #[test]
     fn the_one_output_pass_gives_the_tiles_bits() {
