@@ -33,12 +33,16 @@
 use std::marker::PhantomData;
 
 use super::{Epilogue, View};
+// Elsewhere the x86 kernels that name the stores are not compiled.
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::Level;
 use crate::kernels::Float;
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
+use store::{put, Adding, Finish, Plain, Store};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod store;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
@@ -308,121 +312,6 @@ unsafe fn broadcast_wide_then_avx2<T: Float, const V: usize, const NR: usize>(
         // SAFETY: as above; the CPU has AVX2 and FMA.
         unsafe { avx2::matmul(a, &b.column_range(wide, b.cols), Form::Broadcast, store) };
         store.first_col = 0;
-    }
-}
-
-/// How a tile's sums reach `out`.
-trait Finish {
-    /// Whether the element stored is `apply(sum + intercept)` rather than
-    /// the sum.
-    const ADDS: bool;
-    fn apply<T: Float>(x: T) -> T;
-}
-
-/// The plain product.
-struct Plain;
-
-impl Finish for Plain {
-    const ADDS: bool = false;
-    #[inline(always)]
-    fn apply<T: Float>(x: T) -> T {
-        x
-    }
-}
-
-/// The product, then `E` after adding each column's intercept.
-struct Adding<E>(PhantomData<E>);
-
-impl<E: Epilogue> Finish for Adding<E> {
-    const ADDS: bool = true;
-    #[inline(always)]
-    fn apply<T: Float>(x: T) -> T {
-        E::apply(x)
-    }
-}
-
-/// `out = alpha * sums`, or `out += alpha * sums` when `accumulate`; with
-/// [`Adding`], `out = apply(sums + intercepts)`, where `alpha` is one and
-/// `accumulate` false: the bits of the plain store followed by a pass that
-/// adds and applies, since `1 · sum` is `sum` bit for bit (a sum is never a
-/// signalling NaN) and the addition rounds as in the pass. The multiply by
-/// one, kept, cost about what the fused pass saved
-/// (`benches/network_per_batch.py`, the diabetes row).
-struct Store<'o, T, F> {
-    out: &'o mut [T],
-    /// The row length of `out` (a one-column result is written by the
-    /// broadcast form as one row: `first_col` then counts its rows).
-    cols: usize,
-    /// Where the columns of the kernel's `b` start in `out`.
-    first_col: usize,
-    accumulate: bool,
-    alpha: T,
-    /// One per column of `out`, for [`Adding`] only.
-    intercepts: &'o [T],
-    finish: PhantomData<F>,
-}
-
-impl<T: Float, F: Finish> Store<'_, T, F> {
-    /// Takes elements `start..start + N` of the row-major result, which
-    /// are columns `col..col + N` of a row.
-    ///
-    /// By value: with a reference, the tile's address escaped, and the
-    /// compiler then stored every sum to the stack at every step of the
-    /// inner loop (`benches/test_small_products.py`).
-    #[inline(always)]
-    fn write<const N: usize>(&mut self, start: usize, col: usize, sums: [T; N]) {
-        let out = &mut self.out[start..start + N];
-        if F::ADDS {
-            let intercepts = &self.intercepts[col..col + N];
-            for ((slot, sum), &b) in out.iter_mut().zip(sums).zip(intercepts) {
-                *slot = F::apply(sum + b);
-            }
-            return;
-        }
-        for (slot, sum) in out.iter_mut().zip(sums) {
-            let value = self.alpha * sum;
-            *slot = if self.accumulate {
-                *slot + value
-            } else {
-                value
-            };
-        }
-    }
-}
-
-/// Writes each row of a tile at `(i0, j0)` of the kernel's columns, with
-/// constant indices rather than a loop, so that the tile need not be
-/// addressable memory.
-#[inline(always)]
-fn put<T: Float, const MR: usize, const NR: usize>(
-    store: &mut Store<'_, T, impl Finish>,
-    i0: usize,
-    j0: usize,
-    tile: [[T; NR]; MR],
-) {
-    const { assert!(MR <= 8) };
-    let (cols, j0) = (store.cols, store.first_col + j0);
-    store.write(i0 * cols + j0, j0, tile[0]);
-    if MR > 1 {
-        store.write((i0 + 1) * cols + j0, j0, tile[1 % MR]);
-    }
-    if MR > 2 {
-        store.write((i0 + 2) * cols + j0, j0, tile[2 % MR]);
-    }
-    if MR > 3 {
-        store.write((i0 + 3) * cols + j0, j0, tile[3 % MR]);
-    }
-    if MR > 4 {
-        store.write((i0 + 4) * cols + j0, j0, tile[4 % MR]);
-    }
-    if MR > 5 {
-        store.write((i0 + 5) * cols + j0, j0, tile[5 % MR]);
-    }
-    if MR > 6 {
-        store.write((i0 + 6) * cols + j0, j0, tile[6 % MR]);
-    }
-    if MR > 7 {
-        store.write((i0 + 7) * cols + j0, j0, tile[7 % MR]);
     }
 }
 
