@@ -128,7 +128,7 @@ macro_rules! kernels {
                 let mut i0 = 0;
                 if b.cols <= WIDTH {
                     while i0 + 2 * ROWS <= a.rows {
-                        unsafe { broadcast_narrow::<{ 2 * ROWS }>(a, b, i0, store) };
+                        unsafe { broadcast_from::<{ 2 * ROWS }>(a, b, i0, 0, store) };
                         i0 += 2 * ROWS;
                     }
                 }
@@ -145,32 +145,8 @@ macro_rules! kernels {
                 }
             }
 
-            /// Rows `i0..i0 + MR` of a product at most one register wide.
-            #[inline(always)]
-            unsafe fn broadcast_narrow<const MR: usize>(
-                a: &View<'_, T>,
-                b: &View<'_, T>,
-                i0: usize,
-                store: &mut Store<'_, T, impl Finish>,
-            ) {
-                let n = b.cols;
-                let mut j0 = 0;
-                if n == WIDTH {
-                    unsafe { broadcast_tile::<MR, 1, $width>(a, b, i0, j0, store) };
-                    j0 += WIDTH;
-                }
-                while j0 + $half <= n {
-                    unsafe { broadcast_half::<MR>(a, b, i0, j0, store) };
-                    j0 += $half;
-                }
-                while j0 < n {
-                    unsafe { broadcast_column::<MR>(a, b, i0, j0, store) };
-                    j0 += 1;
-                }
-            }
-
             /// Rows `i0..i0 + MR`: two registers of columns at a time,
-            /// then one, then single columns.
+            /// then [`broadcast_from`] for the rest.
             #[inline(always)]
             unsafe fn broadcast_rows<const MR: usize>(
                 a: &View<'_, T>,
@@ -184,6 +160,20 @@ macro_rules! kernels {
                     unsafe { broadcast_tile::<MR, 2, { 2 * $width }>(a, b, i0, j0, store) };
                     j0 += 2 * WIDTH;
                 }
+                unsafe { broadcast_from::<MR>(a, b, i0, j0, store) };
+            }
+
+            /// Rows `i0..i0 + MR`, columns from `j0`: one register of
+            /// columns at a time, then half a register, then single columns.
+            #[inline(always)]
+            unsafe fn broadcast_from<const MR: usize>(
+                a: &View<'_, T>,
+                b: &View<'_, T>,
+                i0: usize,
+                mut j0: usize,
+                store: &mut Store<'_, T, impl Finish>,
+            ) {
+                let n = b.cols;
                 while j0 + WIDTH <= n {
                     unsafe { broadcast_tile::<MR, 1, $width>(a, b, i0, j0, store) };
                     j0 += WIDTH;
