@@ -10,8 +10,6 @@ mod logistic;
 
 pub use logistic::{sigmoid_f32, sigmoid_f64};
 
-use std::sync::Mutex;
-
 use super::parallel::{self, CHUNK};
 use super::simd::{self, Level};
 use super::Float;
@@ -210,26 +208,6 @@ fn zip_serial<T: Float>(x: &[T], grad: &[T], out: &mut [T], act: Activation) {
     )
 }
 
-/// Runs `work` on every part, self-scheduled over the pool
-/// ([`parallel::for_each_index`]): the calling thread starts at once and
-/// takes every part a pool thread has not woken in time to take, so a
-/// split never waits on a sleeping or busy core. (Handing each thread one
-/// half with [`parallel::for_each_part`] made 64k float32 sigmoids slower
-/// on two threads than on one while the other core was busy: `neurust
-/// compare --workloads sigmoid --sizes 64k --dtype float32 --threads 1,2`.)
-fn for_each_chunk<P: Send>(parts: impl Iterator<Item = P>, work: impl Fn(P) + Sync) {
-    let parts: Vec<Mutex<Option<P>>> = parts.map(|part| Mutex::new(Some(part))).collect();
-    parallel::for_each_index(parts.len(), |index| {
-        let part = parts[index]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(part) = part {
-            work(part);
-        }
-    });
-}
-
 // Elementwise results do not depend on how the slice is cut.
 
 /// `out[i] = act(x[i])`.
@@ -241,7 +219,7 @@ pub fn activate<T: Float>(act: Activation, x: &[T], out: &mut [T]) {
     if !parallel::worth_parallel_from(x.len(), act.parallel_min()) {
         return map_serial(x, out, act);
     }
-    for_each_chunk(x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)), |(x, out)| {
+    parallel::for_each_chunk(x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)), |(x, out)| {
         map_serial(x, out, act)
     });
 }
@@ -251,7 +229,7 @@ pub fn activate_inplace<T: Float>(act: Activation, xs: &mut [T]) {
     if !parallel::worth_parallel_from(xs.len(), act.parallel_min()) {
         return map_inplace_serial(xs, act);
     }
-    for_each_chunk(xs.chunks_mut(CHUNK), |xs| map_inplace_serial(xs, act));
+    parallel::for_each_chunk(xs.chunks_mut(CHUNK), |xs| map_inplace_serial(xs, act));
 }
 
 /// `out[i] = grad[i] * act'(x[i])`.
@@ -270,7 +248,7 @@ pub fn activate_grad<T: Float>(act: Activation, x: &[T], grad: &[T], out: &mut [
         .chunks(CHUNK)
         .zip(grad.chunks(CHUNK))
         .zip(out.chunks_mut(CHUNK));
-    for_each_chunk(parts, |((x, grad), out)| zip_serial(x, grad, out, act));
+    parallel::for_each_chunk(parts, |((x, grad), out)| zip_serial(x, grad, out, act));
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 use super::real::Real;
 use super::Layout;
 use crate::kernels::alloc::{zeroed, AllocError};
+use crate::kernels::parallel::{self, CHUNK};
+use crate::kernels::simd::{self, Level};
 
 /// Stochastic gradient descent with momentum (scikit-learn's `SGDOptimizer`;
 /// its schedules change `learning_rate` between epochs).
@@ -176,9 +178,7 @@ fn descended<T: Real>(w: T, g: T, learning_rate: T) -> T {
 #[inline]
 pub fn descend<T: Real>(params: &mut [T], grads: &[T], learning_rate: T) {
     assert_eq!(params.len(), grads.len(), "descent: gradient shape");
-    for (w, &g) in params.iter_mut().zip(grads) {
-        *w = descended(*w, g, learning_rate);
-    }
+    update(params, grads, move |w, g| descended(w, g, learning_rate));
 }
 
 /// Plain gradient descent written apart: `out = params - learning_rate * grads`.
@@ -203,7 +203,78 @@ pub fn descend_into<T: Real>(out: &mut [T], params: &[T], grads: &[T], learning_
 #[inline]
 pub fn descend_over<T: Real>(grads: &mut [T], params: &[T], learning_rate: T) {
     assert_eq!(grads.len(), params.len(), "descent: gradient shape");
-    for (g, &w) in grads.iter_mut().zip(params) {
-        *g = descended(w, *g, learning_rate);
+    update(grads, params, move |g, w| descended(w, g, learning_rate));
+}
+
+/// Updates shorter than this skip the choice of SIMD level: on the tiny
+/// net's 8 to 24 parameters a layer it cost more than it saved (`neurust
+/// compare --workloads fit --sizes fit=4x3x8x1:10000`).
+const SIMD_UPDATE_MIN: usize = 256;
+
+/// `values[i] = f(values[i], other[i])` for equal-length slices: in chunks
+/// over the pool from `ELEMENTWISE_PARALLEL_MIN` elements, each compiled
+/// for AVX where the CPU has it. Each element is computed alone, so neither
+/// changes the bits. On the tutorial's 100,000 first-layer weights the
+/// serial SSE2 loop took about 30 µs of each fit step's 460 at 2 threads,
+/// the other thread idle (`neurust compare --workloads fit --sizes
+/// fit=128x1000x100x1:500 --threads 2`; figures in docs/performance.md).
+#[inline(always)]
+fn update<T: Real>(values: &mut [T], other: &[T], f: impl Fn(T, T) -> T + Copy + Sync) {
+    let serial = move |values: &mut [T], other: &[T]| {
+        simd::dispatch(
+            Level::Avx,
+            #[inline(always)]
+            move |_| {
+                for (v, &o) in values.iter_mut().zip(other) {
+                    *v = f(*v, o);
+                }
+            },
+        )
+    };
+    if values.len() < SIMD_UPDATE_MIN {
+        for (v, &o) in values.iter_mut().zip(other) {
+            *v = f(*v, o);
+        }
+        return;
+    }
+    if !parallel::worth_parallel(values.len()) {
+        return serial(values, other);
+    }
+    parallel::for_each_chunk(
+        values.chunks_mut(CHUNK).zip(other.chunks(CHUNK)),
+        |(values, other)| serial(values, other),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::tests::filled;
+
+    /// Plain descent, short or long enough to run over the pool in chunks
+    /// at the widest level, against `w - lr * g` element by element.
+    #[test]
+    fn descent_has_the_bits_of_one_element_at_a_time() {
+        let before = parallel::num_threads();
+        for threads in [1, 3] {
+            parallel::set_num_threads(threads);
+            for len in [0, 1, 255, 256, 1001, 1 << 16, 200_003] {
+                let (w, g) = (filled(len, 1), filled(len, 2));
+                let lr = 0.37;
+                let want: Vec<u64> = w
+                    .iter()
+                    .zip(&g)
+                    .map(|(w, g)| (w - lr * g).to_bits())
+                    .collect();
+                let mut params = w.clone();
+                descend(&mut params, &g, lr);
+                let mut grads = g.clone();
+                descend_over(&mut grads, &w, lr);
+                let as_bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(as_bits(&params), want, "descend, {len}, {threads} threads");
+                assert_eq!(as_bits(&grads), want, "descend_over, {len}, {threads} threads");
+            }
+        }
+        parallel::set_num_threads(before);
     }
 }
