@@ -214,9 +214,9 @@ const SIMD_UPDATE_MIN: usize = 256;
 /// `values[i] = f(values[i], other[i])` for equal-length slices: in chunks
 /// over the pool from `ELEMENTWISE_PARALLEL_MIN` elements, each compiled
 /// for AVX where the CPU has it. Each element is computed alone, so neither
-/// changes the bits. On the tutorial's 100,000 first-layer weights the
-/// serial SSE2 loop took about 30 µs of each fit step's 460 at 2 threads,
-/// the other thread idle (`neurust compare --workloads fit --sizes
+/// changes the bits. With the tutorial's 100,000 first-layer weights
+/// updated by one thread in SSE2, the other idle, a 2-thread fit step took
+/// 462 µs instead of 440 at AVX2 (`neurust compare --workloads fit --sizes
 /// fit=128x1000x100x1:500 --threads 2`; figures in docs/performance.md).
 #[inline(always)]
 fn update<T: Real>(values: &mut [T], other: &[T], f: impl Fn(T, T) -> T + Copy + Sync) {
