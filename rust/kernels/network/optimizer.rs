@@ -272,7 +272,11 @@ mod tests {
                 descend_over(&mut grads, &w, lr);
                 let as_bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(as_bits(&params), want, "descend, {len}, {threads} threads");
-                assert_eq!(as_bits(&grads), want, "descend_over, {len}, {threads} threads");
+                assert_eq!(
+                    as_bits(&grads),
+                    want,
+                    "descend_over, {len}, {threads} threads"
+                );
             }
         }
         parallel::set_num_threads(before);
