@@ -71,6 +71,15 @@ for threads in (1, 2):
                 record(f"gradients {dtype} {hidden} {key}", grads[key], want[key])
             history = np.asarray(net.fit(x, y, steps=20, lr=1e-6), dtype=np.float64)
             record(f"fit {dtype} {hidden}", history, history)
+        # Dot products: short rows, rows long enough for the 512-bit lanes, one vector
+        # cut into pieces.
+        rng = np.random.default_rng(4)
+        for rows, cols in ((9, 3), (37, 1000), (1, 100_003)):
+            matrix = rng.standard_normal((rows, cols)).astype(dtype)
+            weights = rng.standard_normal(cols).astype(dtype)
+            want = matrix.astype(np.float64) @ weights.astype(np.float64)
+            record(f"weighted_sum {dtype} {rows}x{cols}", nr.weighted_sum(matrix, weights), want)
+            record(f"weighted_sum {dtype} {cols}", nr.weighted_sum(matrix[0], weights), want[0])
         values = np.linspace(-120, 120, 20001).astype(dtype)
         exact = 1.0 / (1.0 + np.exp(-values.astype(np.float64)))
         record(f"sigmoid {dtype}", nr.sigmoid(values), exact)
@@ -131,8 +140,11 @@ def test_avx2_and_avx512_tiles_give_the_same_bits() -> None:
     assert not differ, f"AVX2 and AVX-512 bits differ in {differ}"
 
 
-def test_the_sigmoid_gives_the_same_bits_at_every_level() -> None:
-    reports = {level: _digests(_run_at(level), ("sigmoid",)) for level in CPU_LEVELS}
+@pytest.mark.parametrize("kernel", ["sigmoid", "weighted_sum"])
+def test_the_sigmoid_and_the_weighted_sum_give_the_same_bits_at_every_level(
+    kernel: str,
+) -> None:
+    reports = {level: _digests(_run_at(level), (kernel,)) for level in CPU_LEVELS}
     first = reports[CPU_LEVELS[0]]
     for level, digests in reports.items():
         assert digests == first, level
