@@ -60,24 +60,34 @@ unsafe fn dot_avx<T: Element>(a: &[T], b: &[T]) -> T {
     if a.len() < SHORT_DOT {
         return dot_body(a, b);
     }
+    if wide(a.len()) {
+        return dot_avx512(a, b);
+    }
     let whole = a.len() / LANES * LANES;
-    let lanes = if wide() {
-        T::lanes_avx512(a, b)
-    } else {
-        T::lanes_avx(a, b)
-    };
-    finish(lanes, &a[whole..], &b[whole..])
+    finish(T::lanes_avx(a, b), &a[whole..], &b[whole..])
 }
 
-/// Whether the long dot products run in 512-bit registers: the same bits
-/// (lane by lane, the same operations), and a matrix·vector product read
-/// from cache 5–9% faster than in 256-bit ones (`neurust compare
-/// --workloads weighted_sum --sizes 1kx1k --threads 1`; figures in
-/// docs/performance.md).
+/// Whether a dot of `len` elements runs in 512-bit registers: at least
+/// `SHORT_DOT` long, where the CPU has AVX-512. The bits are the same (lane
+/// by lane, the same operations); a matrix·vector product read from cache
+/// took 5–9% less time than in 256-bit registers (`neurust compare
+/// --workloads weighted_sum --sizes 1kx1k --threads 1`), rows of 64 about
+/// 3% less (`--sizes 64x64`); figures in docs/performance.md.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn wide() -> bool {
-    Level::detect() == Level::Avx512
+fn wide(len: usize) -> bool {
+    len >= SHORT_DOT && Level::detect() == Level::Avx512
+}
+
+/// [`dot_avx`] in 512-bit registers.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512<T: Element>(a: &[T], b: &[T]) -> T {
+    let whole = a.len() / LANES * LANES;
+    finish(T::lanes_avx512(a, b), &a[whole..], &b[whole..])
 }
 
 /// `out[i] = dot(row i, weights)` for rows no longer than `CHUNK`, two rows
@@ -88,18 +98,43 @@ fn wide() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn rows_avx<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
+    if wide(weights.len()) {
+        return rows_avx512(matrix, weights, out);
+    }
+    rows_in(matrix, weights, out, |a0, a1, b| T::lanes2_avx(a0, a1, b));
+}
+
+/// [`rows_avx`] in 512-bit registers.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn rows_avx512<T: Element>(matrix: &[T], weights: &[T], out: &mut [T]) {
+    rows_in(matrix, weights, out, |a0, a1, b| {
+        T::lanes2_avx512(a0, a1, b)
+    });
+}
+
+/// The rows two at a time through `lanes2`, an odd last row through `dot`.
+///
+/// # Safety
+/// `lanes2` is one of `Element`'s lane kernels that the CPU supports.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn rows_in<T: Element>(
+    matrix: &[T],
+    weights: &[T],
+    out: &mut [T],
+    lanes2: impl Fn(&[T], &[T], &[T]) -> [[T; LANES]; 2],
+) {
     let cols = weights.len();
     let whole = cols / LANES * LANES;
-    let wide = cols >= SHORT_DOT && wide();
     let mut pairs = matrix.chunks_exact(2 * cols);
     let mut slots = out.chunks_exact_mut(2);
     for (pair, slot) in (&mut pairs).zip(&mut slots) {
         let (first, second) = pair.split_at(cols);
-        let [lanes0, lanes1] = if wide {
-            T::lanes2_avx512(first, second, weights)
-        } else {
-            T::lanes2_avx(first, second, weights)
-        };
+        let [lanes0, lanes1] = lanes2(first, second, weights);
         slot[0] = finish(lanes0, &first[whole..], &weights[whole..]);
         slot[1] = finish(lanes1, &second[whole..], &weights[whole..]);
     }

@@ -76,6 +76,7 @@ macro_rules! dot_lanes {
     ) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
+        #[inline]
         unsafe fn $one(a: &[$t], b: &[$t]) -> [$t; LANES] {
             use std::arch::x86_64::*;
             const VECTORS: usize = LANES / $width;
@@ -97,6 +98,7 @@ macro_rules! dot_lanes {
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
+        #[inline]
         unsafe fn $two(a0: &[$t], a1: &[$t], b: &[$t]) -> [[$t; LANES]; 2] {
             use std::arch::x86_64::*;
             const VECTORS: usize = LANES / $width;
